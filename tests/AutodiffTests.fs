@@ -68,3 +68,21 @@ let ``mixing tensors of two differentiations is refused`` () =
                 ignore inner
                 Tensor.scalar 0.0f) outer |> ignore)
     Assert.Contains("two different differentiations", ex.Message)
+
+[<Fact>]
+let ``the gradient checker catches a wrong backward and a wrong forward`` () =
+    // x^2 with a backward that forgets the factor 2, and with a forward that is off by 1e-2
+    let wrongBackward (xs: Tensor[]) =
+        let x = xs.[0]
+        Tensor.Make(x.Shape, Array.map (fun v -> v * v) x.Data, "bad_square", [| x |], fun g ->
+            [| Tensor.ofArray x.Shape (Array.map2 (fun gv v -> gv * v) g.Data x.Data) |])
+    let wrongForward (xs: Tensor[]) =
+        let x = xs.[0]
+        Tensor.Make(x.Shape, Array.map (fun v -> v * v + 0.01f) x.Data, "bad_square", [| x |], fun g ->
+            [| Tensor.ofArray x.Shape (Array.map2 (fun gv v -> 2.0f * gv * v) g.Data x.Data) |])
+    let reference (r: Tests.Ref64.R[]) = Tests.Ref64.map (fun v -> v * v) r.[0]
+    let x = Tensor.ofArray [| 5 |] [| 0.5f; -1.0f; 2.0f; 1.5f; -0.7f |]
+    let e1 = Assert.ThrowsAny<exn>(fun () -> Tests.GradCheck.check "bad" wrongBackward reference [| true |] [| x |] |> ignore)
+    Assert.Contains("finite differences", e1.Message)
+    let e2 = Assert.ThrowsAny<exn>(fun () -> Tests.GradCheck.check "bad" wrongForward reference [| true |] [| x |] |> ignore)
+    Assert.Contains("forward element", e2.Message)

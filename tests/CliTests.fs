@@ -1,0 +1,34 @@
+module GcnKd.Tests.CliTests
+
+open Xunit
+open GcnKd
+open GcnKd.Cli
+
+let private usageError (argv: string[]) =
+    match (Cli.parse argv).Command with
+    | Usage(text, true) -> text
+    | other -> failwithf "expected a usage error for %A, got %A" argv other
+
+[<Fact>]
+let ``bench options parse into a typed command`` () =
+    let p = Cli.parse [| "--threads"; "1"; "bench"; "--json"; "out.json"; "--case"; "gemm"; "--runs"; "9" |]
+    Assert.Equal(Some 1, p.Threads)
+    match p.Command with
+    | RunBench b ->
+        Assert.Equal(Some "out.json", b.Json)
+        Assert.Equal<string list>([ "gemm" ], b.Cases)
+        Assert.Equal(9, b.Runs)
+    | other -> failwithf "unexpected %A" other
+
+[<Fact>]
+let ``bad values and unknown commands give one clear message`` () =
+    Assert.Contains("--runs must be at least 5", usageError [| "bench"; "--runs"; "3" |])
+    Assert.Contains("--threads must be a positive integer", usageError [| "--threads"; "0"; "bench" |])
+    Assert.Contains("unrecognized argument: 'frobnicate'", usageError [| "frobnicate" |])
+    Assert.Contains("--runs", usageError [| "bench"; "--runs"; "many" |])
+
+[<Fact>]
+let ``help is not an error`` () =
+    match (Cli.parse [| "--help" |]).Command with
+    | Usage(text, false) -> Assert.Contains("bench", text)
+    | other -> failwithf "unexpected %A" other
