@@ -127,6 +127,14 @@ let ``maxPool2d with overlapping windows adds the gradient of every window a max
     Assert.Equal<float32[]>([| 9.f; 9.f; 9.f; 9.f |], y.Data)
     Assert.Equal<float32[]>([| 0.f; 0.f; 0.f; 0.f; 4.f; 0.f; 0.f; 0.f; 0.f |], g.Data)
 
+[<Fact>]
+let ``maxPool2d sends a tie's gradient to the first maximum and propagates NaN, as PyTorch does`` () =
+    let x = Tensor.ofArray [| 1; 1; 2; 4 |] [| 1.f; 1.f; 0.f; nanf; 1.f; 1.f; 5.f; 2.f |]
+    let y, g = Autodiff.vjp (fun (t: Tensor) -> Conv.maxPool2d 2 2 t) x (Tensor.ofArray [| 1; 1; 1; 2 |] [| 1.f; 2.f |])
+    Assert.Equal(1.f, y.Data.[0])
+    Assert.True(Single.IsNaN y.Data.[1])
+    Assert.Equal<float32[]>([| 1.f; 0.f; 0.f; 2.f; 0.f; 0.f; 0.f; 0.f |], g.Data)
+
 // ---- shape errors ----
 
 [<Fact>]

@@ -101,7 +101,7 @@ let private col2im (g: ConvGeom) (dcol: float32[]) (n0: int) (cnt: int) (dx: flo
 
 /// y [N,O,OH,OW] = conv(x, w) + bias (bias may be null).
 let conv2dForward (g: ConvGeom) (x: float32[]) (w: float32[]) (bias: float32[]) =
-    let y = Array.zeroCreate<float32> (g.N * g.O * g.Ohw)
+    let y = GC.AllocateUninitializedArray<float32>(g.N * g.O * g.Ohw) // every element is written below
     let gs = groupSize g
     let col = ArrayPool<float32>.Shared.Rent(g.Ckk * gs * g.Ohw)
     let tmp = ArrayPool<float32>.Shared.Rent(g.O * gs * g.Ohw)
@@ -129,7 +129,8 @@ let conv2dForward (g: ConvGeom) (x: float32[]) (w: float32[]) (bias: float32[]) 
 /// Gradients of the input (if needX) and of the weight (if needW) from dy [N,O,OH,OW]; null where not needed.
 let conv2dBackward (g: ConvGeom) (x: float32[]) (w: float32[]) (dy: float32[]) (needX: bool) (needW: bool) =
     let dx = if needX then Array.zeroCreate<float32> (g.N * g.C * g.H * g.W) else null
-    let dw = if needW then Array.zeroCreate<float32> (g.O * g.Ckk) else null
+    // dw is overwritten by the first group's product (beta = 0); zeroed only when there is no group
+    let dw = if not needW then null elif g.N > 0 then GC.AllocateUninitializedArray<float32>(g.O * g.Ckk) else Array.zeroCreate (g.O * g.Ckk)
     if needX || needW then
         let gs = groupSize g
         let col = ArrayPool<float32>.Shared.Rent(g.Ckk * gs * g.Ohw)
@@ -173,61 +174,85 @@ let conv2dBackwardBias (g: ConvGeom) (dy: float32[]) =
 // ---------------------------------------------------------------------------------------------------------------
 // Pooling over `planes` = N*C independent H x W planes, square window `k`, stride `s`, no padding (floor mode).
 
+// Each plane is handled by a plain function of native pointers and int arguments (kept in registers, unlike
+// closure fields), called from the parallel loop.
+
+let private maxPlane (x: nativeptr<float32>) (y: nativeptr<float32>) (arg: nativeptr<int>) (h: int) (w: int) (k: int) (s: int) (oh: int) (ow: int) =
+    for i in 0 .. oh - 1 do
+        for j in 0 .. ow - 1 do
+            let first = (i * s) * w + j * s
+            let mutable best = NativePtr.get x first
+            let mutable bi = first
+            for a in 0 .. k - 1 do
+                let row = first + a * w
+                for b in 0 .. k - 1 do
+                    let v = NativePtr.get x (row + b)
+                    // PyTorch's rule: a larger value or a NaN takes over (a chosen NaN yields only to another NaN)
+                    if v > best || v <> v then
+                        best <- v
+                        bi <- row + b
+            NativePtr.set y (i * ow + j) best
+            NativePtr.set arg (i * ow + j) bi
+
 /// Max pooling. Returns the output and, per output element, the index within its plane of the chosen input
-/// (the first maximum in row-major window order; a NaN wins, as in PyTorch) for the backward.
+/// (for the backward).
 let maxPoolForward (planes: int) (h: int) (w: int) (k: int) (s: int) (x: float32[]) =
     let oh, ow = outSize h k s 0, outSize w k s 0
-    let y = Array.zeroCreate<float32> (planes * oh * ow)
-    let arg = Array.zeroCreate<int> (planes * oh * ow)
+    let y = GC.AllocateUninitializedArray<float32>(planes * oh * ow)
+    let arg = GC.AllocateUninitializedArray<int>(planes * oh * ow)
     Threads.For(planes, oh * ow * k * k, Action<int, int>(fun lo hi ->
+        use px = fixed x
+        use py = fixed y
+        use pa = fixed arg
         for pl in lo .. hi - 1 do
-            let xb = pl * h * w
-            let yb = pl * oh * ow
-            for i in 0 .. oh - 1 do
-                for j in 0 .. ow - 1 do
-                    let first = (i * s) * w + j * s
-                    let mutable best = x.[xb + first]
-                    let mutable bi = first
-                    for a in 0 .. k - 1 do
-                        let row = (i * s + a) * w + j * s
-                        for b in 0 .. k - 1 do
-                            let v = x.[xb + row + b]
-                            if v > best || (Single.IsNaN v && not (Single.IsNaN best)) then
-                                best <- v
-                                bi <- row + b
-                    y.[yb + i * ow + j] <- best
-                    arg.[yb + i * ow + j] <- bi))
+            maxPlane (NativePtr.add px (pl * h * w)) (NativePtr.add py (pl * oh * ow)) (NativePtr.add pa (pl * oh * ow)) h w k s oh ow))
     y, arg
 
 /// Max-pool backward: each output's cotangent goes to its chosen input (added, as windows may overlap).
 let maxPoolBackward (planes: int) (h: int) (w: int) (oh: int) (ow: int) (arg: int[]) (dy: float32[]) =
     let dx = Array.zeroCreate<float32> (planes * h * w)
     Threads.For(planes, oh * ow, Action<int, int>(fun lo hi ->
+        use px = fixed dx
+        use py = fixed dy
+        use pa = fixed arg
         for pl in lo .. hi - 1 do
-            let xb = pl * h * w
-            let yb = pl * oh * ow
-            for o in 0 .. oh * ow - 1 do
-                let i = xb + arg.[yb + o]
-                dx.[i] <- dx.[i] + dy.[yb + o]))
+            let dxp = NativePtr.add px (pl * h * w)
+            let o0 = pl * oh * ow
+            for o in o0 .. o0 + oh * ow - 1 do
+                let i = NativePtr.get pa o
+                NativePtr.set dxp i (NativePtr.get dxp i + NativePtr.get py o)))
     dx
+
+let private avgPlane (x: nativeptr<float32>) (y: nativeptr<float32>) (w: int) (k: int) (s: int) (oh: int) (ow: int) (inv: float32) =
+    for i in 0 .. oh - 1 do
+        for j in 0 .. ow - 1 do
+            let first = (i * s) * w + j * s
+            let mutable acc = 0.0f
+            for a in 0 .. k - 1 do
+                let row = first + a * w
+                for b in 0 .. k - 1 do acc <- acc + NativePtr.get x (row + b)
+            NativePtr.set y (i * ow + j) (acc * inv)
 
 /// Average pooling: the mean of each k x k window.
 let avgPoolForward (planes: int) (h: int) (w: int) (k: int) (s: int) (x: float32[]) =
     let oh, ow = outSize h k s 0, outSize w k s 0
-    let y = Array.zeroCreate<float32> (planes * oh * ow)
+    let y = GC.AllocateUninitializedArray<float32>(planes * oh * ow)
     let inv = 1.0f / float32 (k * k)
     Threads.For(planes, oh * ow * k * k, Action<int, int>(fun lo hi ->
+        use px = fixed x
+        use py = fixed y
         for pl in lo .. hi - 1 do
-            let xb = pl * h * w
-            let yb = pl * oh * ow
-            for i in 0 .. oh - 1 do
-                for j in 0 .. ow - 1 do
-                    let mutable acc = 0.0f
-                    for a in 0 .. k - 1 do
-                        let row = xb + (i * s + a) * w + j * s
-                        for b in 0 .. k - 1 do acc <- acc + x.[row + b]
-                    y.[yb + i * ow + j] <- acc * inv))
+            avgPlane (NativePtr.add px (pl * h * w)) (NativePtr.add py (pl * oh * ow)) w k s oh ow inv))
     y
+
+let private avgPlaneBack (dy: nativeptr<float32>) (dx: nativeptr<float32>) (w: int) (k: int) (s: int) (oh: int) (ow: int) (inv: float32) =
+    for i in 0 .. oh - 1 do
+        for j in 0 .. ow - 1 do
+            let v = NativePtr.get dy (i * ow + j) * inv
+            let first = (i * s) * w + j * s
+            for a in 0 .. k - 1 do
+                let row = first + a * w
+                for b in 0 .. k - 1 do NativePtr.set dx (row + b) (NativePtr.get dx (row + b) + v)
 
 /// Average-pool backward: each output's cotangent, divided by k^2, is added to its whole window.
 let avgPoolBackward (planes: int) (h: int) (w: int) (k: int) (s: int) (dy: float32[]) =
@@ -235,13 +260,8 @@ let avgPoolBackward (planes: int) (h: int) (w: int) (k: int) (s: int) (dy: float
     let dx = Array.zeroCreate<float32> (planes * h * w)
     let inv = 1.0f / float32 (k * k)
     Threads.For(planes, oh * ow * k * k, Action<int, int>(fun lo hi ->
+        use py = fixed dy
+        use px = fixed dx
         for pl in lo .. hi - 1 do
-            let xb = pl * h * w
-            let yb = pl * oh * ow
-            for i in 0 .. oh - 1 do
-                for j in 0 .. ow - 1 do
-                    let v = dy.[yb + i * ow + j] * inv
-                    for a in 0 .. k - 1 do
-                        let row = xb + (i * s + a) * w + j * s
-                        for b in 0 .. k - 1 do dx.[row + b] <- dx.[row + b] + v))
+            avgPlaneBack (NativePtr.add py (pl * oh * ow)) (NativePtr.add px (pl * h * w)) w k s oh ow inv))
     dx
