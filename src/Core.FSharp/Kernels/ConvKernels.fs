@@ -14,6 +14,7 @@ module GcnKd.Kernels.ConvKernels
 
 open System
 open System.Buffers
+open System.Runtime.Intrinsics
 open Microsoft.FSharp.NativeInterop
 open GcnKd
 
@@ -106,21 +107,22 @@ let conv2dForward (g: ConvGeom) (x: float32[]) (w: float32[]) (bias: float32[]) 
     let col = ArrayPool<float32>.Shared.Rent(g.Ckk * gs * g.Ohw)
     let tmp = ArrayPool<float32>.Shared.Rent(g.O * gs * g.Ohw)
     try
-        let mutable n0 = 0
-        while n0 < g.N do
+        for n0 in 0 .. gs .. g.N - 1 do
             let cnt = min gs (g.N - n0)
             let ld = cnt * g.Ohw
             im2col g x n0 cnt col
             Gemm.gemm false false g.O ld g.Ckk w 0 col 0 0.0f tmp 0
             // scatter [O, cnt*Ohw] into NCHW, adding the bias
             Threads.For(cnt * g.O, g.Ohw, Action<int, int>(fun lo hi ->
+                use pt = fixed tmp
+                use py = fixed y
+                let ohw = g.Ohw
                 for t in lo .. hi - 1 do
                     let s, o = t / g.O, t % g.O
-                    let src = o * ld + s * g.Ohw
-                    let dst = ((n0 + s) * g.O + o) * g.Ohw
                     let b = if isNull bias then 0.0f else bias.[o]
-                    for p in 0 .. g.Ohw - 1 do y.[dst + p] <- tmp.[src + p] + b))
-            n0 <- n0 + cnt
+                    let vb, wb = Vector512.Create b, Vector256.Create b
+                    Simd.mapRange (Simd.ptr pt (o * ld + s * ohw)) (Simd.ptr py (((n0 + s) * g.O + o) * ohw)) 0 ohw
+                        (fun v -> v + vb) (fun v -> v + wb) (fun v -> v + b)))
     finally
         ArrayPool<float32>.Shared.Return col
         ArrayPool<float32>.Shared.Return tmp
@@ -136,8 +138,7 @@ let conv2dBackward (g: ConvGeom) (x: float32[]) (w: float32[]) (dy: float32[]) (
         let col = ArrayPool<float32>.Shared.Rent(g.Ckk * gs * g.Ohw)
         let dyg = ArrayPool<float32>.Shared.Rent(g.O * gs * g.Ohw)
         try
-            let mutable n0 = 0
-            while n0 < g.N do
+            for n0 in 0 .. gs .. g.N - 1 do
                 let cnt = min gs (g.N - n0)
                 let ld = cnt * g.Ohw
                 // gather dY for the group as [O, cnt*Ohw]
@@ -153,8 +154,7 @@ let conv2dBackward (g: ConvGeom) (x: float32[]) (w: float32[]) (dy: float32[]) (
                     // dcol [Ckk, ld] = W^T x dY_g, W stored [O, Ckk]
                     Gemm.gemm true false g.Ckk ld g.O w 0 dyg 0 0.0f col 0
                     col2im g col n0 cnt dx
-                n0 <- n0 + cnt
-        finally
+            finally
             ArrayPool<float32>.Shared.Return col
             ArrayPool<float32>.Shared.Return dyg
     struct (dx, dw)
