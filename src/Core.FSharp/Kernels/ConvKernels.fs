@@ -34,7 +34,8 @@ let geom n c h w o kh kw stride pad =
     { N = n; C = c; H = h; W = w; O = o; KH = kh; KW = kw; Stride = stride; Pad = pad
       OH = outSize h kh stride pad; OW = outSize w kw stride pad }
 
-/// Upper bound on a column buffer (floats): 2M floats = 8 MB, enough for a whole LeNet batch in one product.
+/// Upper bound on a column buffer (floats): 2M floats = 8 MB, i.e. 145 samples per product for LeNet-5 conv1 and
+/// 65 for conv2.
 [<Literal>]
 let private MaxColFloats = 2097152
 
