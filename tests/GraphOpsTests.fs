@@ -156,10 +156,17 @@ let ``segmentSum, segmentMean and segmentMax match the reference, empty segments
 
 [<Fact>]
 let ``segmentMax sends the gradient of a tie to the first row`` () =
-    let x = Tensor.ofArray [| 4; 2 |] [| 1.0f; 5.0f; 3.0f; 5.0f; 3.0f; 2.0f; 7.0f; 0.0f |]
-    let y, gx = Autodiff.vjp (fun x -> Sparse.segmentMax [| 0; 0; 0; 2 |] 3 x) x (Tensor.ofArray [| 3; 2 |] [| 10.0f; 20.0f; 30.0f; 40.0f; 50.0f; 60.0f |])
-    Assert.Equal<float32[]>([| 3.0f; 5.0f; 0.0f; 0.0f; 7.0f; 0.0f |], y.Data)
-    Assert.Equal<float32[]>([| 0.0f; 20.0f; 10.0f; 0.0f; 0.0f; 0.0f; 50.0f; 60.0f |], gx.Data)
+    // widths 2 (scalar path) and 35 (vector path plus tail); column c of row r holds rowVals.[r] for every c
+    for w in [ 2; 35 ] do
+        let rowVals = [| 1.0f; 5.0f; 5.0f; 3.0f; 7.0f |]
+        let x = Tensor.ofArray [| 5; w |] (Array.init (5 * w) (fun k -> rowVals.[k / w]))
+        let g = Tensor.ofArray [| 3; w |] (Array.init (3 * w) (fun k -> float32 (k + 1)))
+        let y, gx = Autodiff.vjp (fun x -> Sparse.segmentMax [| 0; 0; 0; 0; 2 |] 3 x) x g
+        Assert.Equal<float32[]>(Array.concat [ Array.create w 5.0f; Array.zeroCreate w; Array.create w 7.0f ], y.Data)
+        let expected = Array.init (5 * w) (fun k ->
+            let r, c = k / w, k % w
+            if r = 1 then g.Data.[c] elif r = 4 then g.Data.[2 * w + c] else 0.0f)
+        Assert.Equal<float32[]>(expected, gx.Data)
 
 [<Fact>]
 let ``segmentSoftmax normalises each row's entries, per head`` () =
