@@ -51,12 +51,68 @@ let forRows (rows: int) (ptr: int[]) (costPerEntry: int) (body: int -> int -> un
                 if bounds.[c + 1] > bounds.[c] then body bounds.[c] bounds.[c + 1]))
 
 /// out[0..d) = sum_{p in [lo, hi)} w[p * ws] * B[idx[p] * ldb + 0..d), entries in order, each element a chain of
-/// FMAs (so the vector and scalar paths agree bit for bit). Accumulators stay in registers: tiles of 128 columns
-/// (8 x Vector512) over all entries, then 64, then 16, then scalars.
+/// FMAs (so the vector and scalar paths agree bit for bit). Accumulators stay in registers: tiles of 256 columns
+/// (16 x Vector512, half the register file) over all entries, then 128, 64, 16, then scalars.
 let private accumRow (pb: nativeptr<float32>) (ldb: int) (pIdx: nativeptr<int>) (pW: nativeptr<float32>) (ws: int)
                      (lo: int) (hi: int) (pOut: nativeptr<float32>) (d: int) =
     let mutable c = 0
     if Vector512.IsHardwareAccelerated then
+        while c + 256 <= d do
+            let mutable a0 = Vector512<float32>.Zero
+            let mutable a1 = Vector512<float32>.Zero
+            let mutable a2 = Vector512<float32>.Zero
+            let mutable a3 = Vector512<float32>.Zero
+            let mutable a4 = Vector512<float32>.Zero
+            let mutable a5 = Vector512<float32>.Zero
+            let mutable a6 = Vector512<float32>.Zero
+            let mutable a7 = Vector512<float32>.Zero
+            let mutable a8 = Vector512<float32>.Zero
+            let mutable a9 = Vector512<float32>.Zero
+            let mutable a10 = Vector512<float32>.Zero
+            let mutable a11 = Vector512<float32>.Zero
+            let mutable a12 = Vector512<float32>.Zero
+            let mutable a13 = Vector512<float32>.Zero
+            let mutable a14 = Vector512<float32>.Zero
+            let mutable a15 = Vector512<float32>.Zero
+            let mutable p = lo
+            while p < hi do
+                let w = Vector512.Create(NativePtr.get pW (p * ws))
+                let r = fptr pb (NativePtr.get pIdx p * ldb + c)
+                a0 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 0), w, a0)
+                a1 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 16), w, a1)
+                a2 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 32), w, a2)
+                a3 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 48), w, a3)
+                a4 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 64), w, a4)
+                a5 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 80), w, a5)
+                a6 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 96), w, a6)
+                a7 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 112), w, a7)
+                a8 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 128), w, a8)
+                a9 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 144), w, a9)
+                a10 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 160), w, a10)
+                a11 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 176), w, a11)
+                a12 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 192), w, a12)
+                a13 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 208), w, a13)
+                a14 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 224), w, a14)
+                a15 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 240), w, a15)
+                p <- p + 1
+            let o = fptr pOut c
+            Vector512.Store(a0, fptr o 0)
+            Vector512.Store(a1, fptr o 16)
+            Vector512.Store(a2, fptr o 32)
+            Vector512.Store(a3, fptr o 48)
+            Vector512.Store(a4, fptr o 64)
+            Vector512.Store(a5, fptr o 80)
+            Vector512.Store(a6, fptr o 96)
+            Vector512.Store(a7, fptr o 112)
+            Vector512.Store(a8, fptr o 128)
+            Vector512.Store(a9, fptr o 144)
+            Vector512.Store(a10, fptr o 160)
+            Vector512.Store(a11, fptr o 176)
+            Vector512.Store(a12, fptr o 192)
+            Vector512.Store(a13, fptr o 208)
+            Vector512.Store(a14, fptr o 224)
+            Vector512.Store(a15, fptr o 240)
+            c <- c + 256
         while c + 128 <= d do
             let mutable a0 = Vector512<float32>.Zero
             let mutable a1 = Vector512<float32>.Zero
@@ -141,7 +197,8 @@ let private accumRow (pb: nativeptr<float32>) (ldb: int) (pIdx: nativeptr<int>) 
 /// d = width / heads (out is rows x width, b has rows of `width`). heads = 1 is the plain C = A B. `w = null`
 /// means unit weights (a segment sum).
 let spmm (rows: int) (ptr: int[]) (idx: int[]) (w: float32[]) (heads: int) (b: float32[]) (width: int) : float32[] =
-    let out = Array.zeroCreate<float32> (rows * width)
+    // every element is stored below (empty rows store zero accumulators), so skip the allocator's zeroing
+    let out = GC.AllocateUninitializedArray<float32> (rows * width)
     let w = if isNull w then Array.create (max 1 (idx.Length * heads)) 1.0f else w
     let d = width / heads
     if width > 0 then
