@@ -31,7 +31,7 @@ let graphGen (square: bool) =
     }
 
 /// Feature widths: mostly small, sometimes wide enough to reach every vector tile and the scalar tail.
-let widthGen = Gen.frequency [ 6, Props.dim 1 5; 2, Gen.elements [ 16; 17; 37 ]; 1, Gen.elements [ 70; 150; 211 ] ]
+let widthGen = Gen.frequency [ 6, Props.dim 1 9; 2, Gen.elements [ 16; 17; 24; 37 ]; 1, Gen.elements [ 70; 150; 211; 300 ] ]
 
 let rngs (seed: int) = Rng.splitN 4 (Rng.create seed)
 

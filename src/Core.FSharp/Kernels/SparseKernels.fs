@@ -174,7 +174,8 @@ let private accumRow (pb: nativeptr<float32>) (ldb: int) (pIdx: nativeptr<int>) 
                 p <- p + 1
             Vector512.Store(a0, fptr pOut c)
             c <- c + 16
-    elif Vector256.IsHardwareAccelerated then
+    // also the 8-wide remainder under AVX-512 (GAT heads of width 8)
+    if Vector256.IsHardwareAccelerated then
         while c + 8 <= d do
             let mutable a0 = Vector256<float32>.Zero
             let mutable p = lo

@@ -24,10 +24,12 @@ module Sparse =
 
     /// Per-head values laid out [nnz, heads], gathered into A^T's entry order.
     let private permuteEntries (perm: int[]) (v: float32[]) (heads: int) =
-        let out = Array.zeroCreate<float32> v.Length
-        for p in 0 .. perm.Length - 1 do
-            Array.blit v (perm.[p] * heads) out (p * heads) heads
-        out
+        if heads = 1 then Array.map (fun e -> v.[e]) perm
+        else
+            let out = Array.zeroCreate<float32> v.Length
+            for p in 0 .. perm.Length - 1 do
+                Array.blit v (perm.[p] * heads) out (p * heads) heads
+            out
 
     /// A^T g for A = (structure of a, per-entry weights w laid out [nnz, heads]); g has rows of `width`.
     let private spmmT (a: Csr) (w: float32[]) (heads: int) (g: float32[]) (width: int) =
