@@ -8,6 +8,7 @@ module GcnKd.Kernels.SparseKernels
 
 open System
 open System.Runtime.Intrinsics
+open System.Runtime.Intrinsics.X86
 open Microsoft.FSharp.NativeInterop
 open GcnKd
 
@@ -194,6 +195,51 @@ let private accumRow (pb: nativeptr<float32>) (ldb: int) (pIdx: nativeptr<int>) 
         NativePtr.set pOut c a
         c <- c + 1
 
+/// Multi-head rows with narrow heads (d < 64, heads <= 16, GAT's 8 x 8): one vector spans
+/// several heads, so each lane picks its head's weight from the entry's weights with a lane -> head permutation
+/// (`laneHead`). Same per-element FMA chain as accumRow, so the result is identical to the head-by-head path.
+/// `pW` must stay readable 16 floats past the last entry's weights.
+let private accumRowHeads (pb: nativeptr<float32>) (width: int) (pIdx: nativeptr<int>) (pW: nativeptr<float32>) (heads: int)
+                          (lo: int) (hi: int) (pOut: nativeptr<float32>) (pHead: nativeptr<int>) =
+    let mutable c = 0
+    while c + 64 <= width do
+        let k0 = Vector512.Load(NativePtr.add pHead c)
+        let k1 = Vector512.Load(NativePtr.add pHead (c + 16))
+        let k2 = Vector512.Load(NativePtr.add pHead (c + 32))
+        let k3 = Vector512.Load(NativePtr.add pHead (c + 48))
+        let mutable a0 = Vector512<float32>.Zero
+        let mutable a1 = Vector512<float32>.Zero
+        let mutable a2 = Vector512<float32>.Zero
+        let mutable a3 = Vector512<float32>.Zero
+        for p in lo .. hi - 1 do
+            let wv = Vector512.Load(fptr pW (p * heads))
+            let r = fptr pb (NativePtr.get pIdx p * width + c)
+            a0 <- Vector512.FusedMultiplyAdd(Vector512.Load r, Avx512F.PermuteVar16x32(wv, k0), a0)
+            a1 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 16), Avx512F.PermuteVar16x32(wv, k1), a1)
+            a2 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 32), Avx512F.PermuteVar16x32(wv, k2), a2)
+            a3 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr r 48), Avx512F.PermuteVar16x32(wv, k3), a3)
+        let o = fptr pOut c
+        Vector512.Store(a0, o)
+        Vector512.Store(a1, fptr o 16)
+        Vector512.Store(a2, fptr o 32)
+        Vector512.Store(a3, fptr o 48)
+        c <- c + 64
+    while c + 16 <= width do
+        let k0 = Vector512.Load(NativePtr.add pHead c)
+        let mutable a0 = Vector512<float32>.Zero
+        for p in lo .. hi - 1 do
+            let wv = Avx512F.PermuteVar16x32(Vector512.Load(fptr pW (p * heads)), k0)
+            a0 <- Vector512.FusedMultiplyAdd(Vector512.Load(fptr pb (NativePtr.get pIdx p * width + c)), wv, a0)
+        Vector512.Store(a0, fptr pOut c)
+        c <- c + 16
+    while c < width do
+        let hh = NativePtr.get pHead c
+        let mutable a = 0.0f
+        for p in lo .. hi - 1 do
+            a <- MathF.FusedMultiplyAdd(NativePtr.get pb (NativePtr.get pIdx p * width + c), NativePtr.get pW (p * heads + hh), a)
+        NativePtr.set pOut c a
+        c <- c + 1
+
 /// Multi-head SpMM over a row list: out[o, hh*d + j] = sum_p w[p*heads + hh] * b[idx[p], hh*d + j] with
 /// d = width / heads (out is rows x width, b has rows of `width`). heads = 1 is the plain C = A B. `w = null`
 /// means unit weights (a segment sum).
@@ -202,7 +248,18 @@ let spmm (rows: int) (ptr: int[]) (idx: int[]) (w: float32[]) (heads: int) (b: f
     let out = GC.AllocateUninitializedArray<float32> (rows * width)
     let w = if isNull w then Array.create (max 1 (idx.Length * heads)) 1.0f else w
     let d = width / heads
-    if width > 0 then
+    if width > 0 && heads > 1 && heads <= 16 && d < 64 && Avx512F.IsSupported then
+        let wPad = Array.append w (Array.zeroCreate 16)
+        let laneHead = Array.init width (fun c -> c / d)
+        forRows rows ptr (width + 2) (fun lo hi ->
+            use pb = fixed b
+            use pIdx = fixed idx
+            use pW = fixed wPad
+            use pOut = fixed out
+            use pHead = fixed laneHead
+            for o in lo .. hi - 1 do
+                accumRowHeads pb width pIdx pW heads ptr.[o] ptr.[o + 1] (fptr pOut (o * width)) pHead)
+    elif width > 0 then
         forRows rows ptr (width + 2) (fun lo hi ->
             use pb = fixed b
             use pIdx = fixed idx
