@@ -343,16 +343,19 @@ type ThreadCountDeterminism() =
     let run () =
         let a, x, seg = bigCase ()
         let ew = Tensor.randn (Rng.create 5) [| Csr.nnz a |]
+        let ew3 = Tensor.randn (Rng.create 6) [| Csr.nnz a; 3 |]
         [| for f in [ (fun (p: Tensor[]) -> Sparse.spmm a p.[0])
                       (fun p -> Sparse.spmmValues a p.[1] p.[0])
+                      (fun p -> Sparse.spmmValues a p.[2] p.[0])
+                      (fun p -> Sparse.segmentSoftmax a p.[2])
                       (fun p -> Sparse.segmentSum seg 3000 (Sparse.gatherRows a.ColIdx p.[0]))
                       (fun p -> Sparse.segmentMean seg 3000 (Sparse.gatherRows a.ColIdx p.[0]))
                       (fun p -> Sparse.segmentMax seg 3000 (Sparse.gatherRows a.ColIdx p.[0]))
                       (fun p -> Sparse.segmentSoftmax a (Sparse.edgeDot a p.[0] p.[0]))
                       (fun p -> Sparse.edgeSqDist a p.[0] p.[0] + Sparse.edgeL1 a p.[0] p.[0])
                       (fun p -> Sparse.edgeSum a p.[0] p.[0]) ] do
-               let y = f [| x; ew |]
-               let _, gs = Autodiff.vjp f [| x; ew |] (Tensor.randn (Rng.create 9) y.Shape)
+               let y = f [| x; ew; ew3 |]
+               let _, gs = Autodiff.vjp f [| x; ew; ew3 |] (Tensor.randn (Rng.create 9) y.Shape)
                yield y.Data
                yield! gs |> Array.map (fun t -> t.Data) |]
         |> Array.map (Array.map BitConverter.SingleToInt32Bits)
