@@ -1,2 +1,349 @@
-/// (to be written)
-module GcnKd.PlaceholderReduce
+/// Reductions (sum, mean, max: total or along an axis) and the row-wise softmax family along the last axis, with
+/// their backwards. Results never depend on the thread count: totals go through fixed 64k blocks combined in order
+/// (`Threads.Reduce`), and every reduced output element is summed by one thread in a fixed order.
+[<RequireQualifiedAccess>]
+module GcnKd.Reduce
+
+#nowarn "9"
+
+open System
+open System.Numerics
+open System.Runtime.Intrinsics
+open Microsoft.FSharp.NativeInterop
+open GcnKd
+open GcnKd.Kernels
+
+type private V16 = Vector512<float32>
+type private V8 = Vector256<float32>
+
+let inline private ptr (p: nativeptr<float32>) (i: int) = NativePtr.add p i
+
+/// Is `v` preferred to the current maximum `m`? Strictly greater (so the first maximum wins), and NaN beats any
+/// number (a NaN anywhere makes the maximum NaN, as in PyTorch).
+let inline private beats (v: float32) (m: float32) = v > m || (Single.IsNaN v && not (Single.IsNaN m))
+
+// ---------------------------------------------------------------------------------------------------------------
+// Row kernels on native pointers.
+
+/// max of p[0..n) (NaN if any element is NaN; -inf for n = 0).
+let private maxRange (p: nativeptr<float32>) (n: int) =
+    let mutable i = 0
+    let mutable m = Single.NegativeInfinity
+    if Vector512.IsHardwareAccelerated && n >= 16 then
+        let mutable v = Vector512.Create Single.NegativeInfinity
+        while i + 16 <= n do
+            v <- Vector512.Max(v, Vector512.Load(ptr p i))
+            i <- i + 16
+        for k in 0 .. 15 do m <- if beats v.[k] m then v.[k] else m
+    elif Vector256.IsHardwareAccelerated && n >= 8 then
+        let mutable v = Vector256.Create Single.NegativeInfinity
+        while i + 8 <= n do
+            v <- Vector256.Max(v, Vector256.Load(ptr p i))
+            i <- i + 8
+        for k in 0 .. 7 do m <- if beats v.[k] m then v.[k] else m
+    while i < n do
+        let x = NativePtr.get p i
+        if beats x m then m <- x
+        i <- i + 1
+    m
+
+/// The first index in p[0..n) holding `m` (a NaN if m is NaN); m must occur.
+let private firstIndex (p: nativeptr<float32>) (n: int) (m: float32) =
+    let nan = Single.IsNaN m
+    let mutable i = 0
+    let mutable found = -1
+    if Vector512.IsHardwareAccelerated then
+        let vm = Vector512.Create m
+        while found < 0 && i + 16 <= n do
+            let v = Vector512.Load(ptr p i)
+            let hits = (if nan then Vector512.IsNaN v else Vector512.Equals(v, vm)).ExtractMostSignificantBits()
+            if hits <> 0UL then found <- i + BitOperations.TrailingZeroCount hits else i <- i + 16
+    while found < 0 && i < n do
+        let x = NativePtr.get p i
+        if (if nan then Single.IsNaN x else x = m) then found <- i else i <- i + 1
+    found
+
+/// y[i] = exp(x[i] - m) for i in [0, n) (y may be null: sum only); returns the sum of those values.
+let private expShiftSum (x: nativeptr<float32>) (y: nativeptr<float32>) (n: int) (m: float32) =
+    let store = not (NativePtr.isNullPtr y)
+    let mutable i = 0
+    let mutable acc = 0.0f
+    if Vector512.IsHardwareAccelerated && n >= 16 then
+        let vm = Vector512.Create m
+        let mutable s = V16.Zero
+        while i + 16 <= n do
+            let e = Vector512.Exp(Vector512.Load(ptr x i) - vm)
+            if store then Vector512.Store(e, ptr y i)
+            s <- s + e
+            i <- i + 16
+        acc <- Vector512.Sum s
+    elif Vector256.IsHardwareAccelerated && n >= 8 then
+        let vm = Vector256.Create m
+        let mutable s = V8.Zero
+        while i + 8 <= n do
+            let e = Vector256.Exp(Vector256.Load(ptr x i) - vm)
+            if store then Vector256.Store(e, ptr y i)
+            s <- s + e
+            i <- i + 8
+        acc <- Vector256.Sum s
+    while i < n do
+        let e = MathF.Exp(NativePtr.get x i - m)
+        if store then NativePtr.set y i e
+        acc <- acc + e
+        i <- i + 1
+    acc
+
+/// log sum exp of x[0..n), shifted by the row maximum (exact for +-inf maxima and empty rows).
+let private lseRange (x: nativeptr<float32>) (n: int) =
+    let m = maxRange x n
+    if Single.IsInfinity m || Single.IsNaN m then m
+    else m + MathF.Log(expShiftSum x NativePtr.nullPtr n m)
+
+/// Run `body row xRow yRow` over the rows of length n of x (and y), in parallel over rows.
+let inline private rows (x: float32[]) (y: float32[]) (n: int) (cost: int) ([<InlineIfLambda>] body: int -> nativeptr<float32> -> nativeptr<float32> -> unit) =
+    let count = if n = 0 then 0 else x.Length / n
+    Threads.For(count, n * cost, Action<int, int>(fun lo hi ->
+        use px = fixed x
+        use py = fixed y
+        for r in lo .. hi - 1 do body r (ptr px (r * n)) (ptr py (r * n))))
+
+// ---------------------------------------------------------------------------------------------------------------
+// Axis kernels.
+
+let private axisOf (op: string) (x: Tensor) (ax: int) =
+    let rank = x.Rank
+    let a = if ax < 0 then ax + rank else ax
+    if a < 0 || a >= rank then
+        invalidArg "axis" (sprintf "%s: axis %d is out of range for a tensor of shape %s (rank %d)" op ax (Shape.describe x.Shape) rank)
+    a
+
+[<Literal>]
+let private ColTile = 512   // columns per work item when reducing over a middle axis
+[<Literal>]
+let private RowBlock = 256  // rows summed in float32 before joining the running total (two-level summation)
+
+/// out[o, i] = scale * sum_s x[o, s, i]. Each output element is summed in the order s = 0, 1, ... in blocks of
+/// RowBlock (inner > 1) or as vector lanes over 4096-element chunks joined in float64 (inner = 1).
+let private sumAxisData (outer: int, size: int, inner: int) (scale: float32) (x: float32[]) =
+    let out = Array.zeroCreate (outer * inner)
+    if inner = 1 then
+        Threads.For(outer, size, Action<int, int>(fun lo hi ->
+            use px = fixed x
+            for o in lo .. hi - 1 do
+                let mutable acc = 0.0
+                let mutable s0 = 0
+                while s0 < size do
+                    let len = min 4096 (size - s0)
+                    acc <- acc + float (Simd.sumRange (ptr px (o * size + s0)) len)
+                    s0 <- s0 + len
+                out.[o] <- float32 acc * scale))
+    else
+        let tiles = (inner + ColTile - 1) / ColTile
+        Threads.For(outer * tiles, size * min inner ColTile, Action<int, int>(fun lo hi ->
+            let tmp = Array.zeroCreate<float32> ColTile
+            use px = fixed x
+            use po = fixed out
+            use pt = fixed tmp
+            for item in lo .. hi - 1 do
+                let o, c0 = item / tiles, (item % tiles) * ColTile
+                let w = min ColTile (inner - c0)
+                let dst = ptr po (o * inner + c0)
+                let row s = ptr px ((o * size + s) * inner + c0)
+                let mutable s0 = 0
+                while s0 < size do
+                    let s1 = min size (s0 + RowBlock)
+                    Buffer.MemoryCopy(NativePtr.toVoidPtr (row s0), NativePtr.toVoidPtr pt, int64 w * 4L, int64 w * 4L)
+                    for s in s0 + 1 .. s1 - 1 do Simd.axpyRange 1.0f (row s) pt w
+                    Simd.axpyRange 1.0f pt dst w
+                    s0 <- s1
+                if scale <> 1.0f then
+                    let vs, ws = Vector512.Create scale, Vector256.Create scale
+                    Simd.mapRange dst dst 0 w (fun v -> v * vs) (fun v -> v * ws) (fun v -> v * scale)))
+    out
+
+/// dx[o, s, i] = scale * g[o, i]: the backward of sumAxis/meanAxis.
+let private broadcastAxis (outer: int, size: int, inner: int) (scale: float32) (g: float32[]) =
+    let dx = Array.zeroCreate (outer * size * inner)
+    Threads.For(outer, size * inner, Action<int, int>(fun lo hi ->
+        for o in lo .. hi - 1 do
+            if inner = 1 then Array.Fill(dx, g.[o] * scale, o * size, size)
+            else
+                for s in 0 .. size - 1 do
+                    for i in 0 .. inner - 1 do dx.[(o * size + s) * inner + i] <- g.[o * inner + i] * scale))
+    dx
+
+/// Maximum over the middle axis and the index of its first occurrence (NaN counts as maximal).
+let private maxAxisData (outer: int, size: int, inner: int) (x: float32[]) =
+    let out = Array.zeroCreate (outer * inner)
+    let arg = Array.zeroCreate<int> (outer * inner)
+    if inner = 1 then
+        Threads.For(outer, size, Action<int, int>(fun lo hi ->
+            use px = fixed x
+            for o in lo .. hi - 1 do
+                let p = ptr px (o * size)
+                let m = maxRange p size
+                out.[o] <- m
+                arg.[o] <- firstIndex p size m))
+    else
+        Threads.For(outer, size * inner, Action<int, int>(fun lo hi ->
+            for o in lo .. hi - 1 do
+                let mutable i = 0
+                // 16 columns at a time: running maximum and its row index, replaced only by a strictly better value
+                if Vector512.IsHardwareAccelerated then
+                    while i + 16 <= inner do
+                        let mutable m = Vector512.Create(x, o * size * inner + i)
+                        let mutable a = Vector512<int>.Zero
+                        for s in 1 .. size - 1 do
+                            let v = Vector512.Create(x, (o * size + s) * inner + i)
+                            let better = Vector512.GreaterThan(v, m) ||| Vector512.AndNot(Vector512.IsNaN v, Vector512.IsNaN m)
+                            m <- Vector512.ConditionalSelect(better, v, m)
+                            a <- Vector512.ConditionalSelect(better.AsInt32(), Vector512.Create s, a)
+                        m.CopyTo(out, o * inner + i)
+                        a.CopyTo(arg, o * inner + i)
+                        i <- i + 16
+                while i < inner do
+                    let mutable m = x.[o * size * inner + i]
+                    let mutable a = 0
+                    for s in 1 .. size - 1 do
+                        let v = x.[(o * size + s) * inner + i]
+                        if beats v m then
+                            m <- v
+                            a <- s
+                    out.[o * inner + i] <- m
+                    arg.[o * inner + i] <- a
+                    i <- i + 1))
+    out, arg
+
+// ---------------------------------------------------------------------------------------------------------------
+// Total reductions (rank-0 results).
+
+/// Sum of all elements (float64 combination of fixed 64k blocks: deterministic for any thread count).
+let sum (x: Tensor) =
+    Tensor.Make([||], [| Simd.sum x.Data |], "sum", [| x |], fun g ->
+        [| (if x.RequiresGrad then Tensor.Wrap(x.Shape, Array.create x.Numel g.Data.[0]) else null) |])
+
+/// Mean of all elements (NaN for an empty tensor).
+let mean (x: Tensor) =
+    let n = float32 x.Numel
+    Tensor.Make([||], [| Simd.sum x.Data / n |], "mean", [| x |], fun g ->
+        [| (if x.RequiresGrad then Tensor.Wrap(x.Shape, Array.create x.Numel (g.Data.[0] / n)) else null) |])
+
+/// Largest element (NaN if any is NaN). The gradient goes entirely to the FIRST maximal element in row-major
+/// order (PyTorch's full reduction instead spreads it evenly over ties).
+let max (x: Tensor) =
+    if x.Numel = 0 then invalidArg "x" (sprintf "max: the tensor of shape %s is empty" (Shape.describe x.Shape))
+    let struct (m, idx) =
+        Threads.Reduce<struct (float32 * int)>(x.Numel, 65536,
+            Func<int, int, struct (float32 * int)>(fun lo hi ->
+                use p = fixed x.Data
+                let m = maxRange (ptr p lo) (hi - lo)
+                struct (m, lo + firstIndex (ptr p lo) (hi - lo) m)),
+            Func<_, _, _>(fun (struct (am, ai) as acc) (struct (bm, _) as b) -> if ai < 0 || beats bm am then b else acc),
+            struct (Single.NegativeInfinity, -1))
+    Tensor.Make([||], [| m |], "max", [| x |], fun g ->
+        [| (if x.RequiresGrad then
+                let dx = Array.zeroCreate x.Numel
+                dx.[idx] <- g.Data.[0]
+                Tensor.Wrap(x.Shape, dx)
+            else null) |])
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reductions along one axis.
+
+let private reducedShape (x: Tensor) (a: int) (keepDim: bool) =
+    if keepDim then Array.updateAt a 1 x.Shape else Array.removeAt a x.Shape
+
+let private sumLike (op: string) (mean: bool) (axis: int) (keepDim: bool) (x: Tensor) =
+    let a = axisOf op x axis
+    let (outer, size, inner) as split = Shape.aroundAxis x.Shape a
+    let scale = if mean then 1.0f / float32 size else 1.0f
+    Tensor.Make(reducedShape x a keepDim, sumAxisData split scale x.Data, op, [| x |], fun g ->
+        [| (if x.RequiresGrad then Tensor.Wrap(x.Shape, broadcastAxis split scale g.Data) else null) |])
+
+/// Sum along `axis` (negative counts from the end); keepDim leaves that axis with size 1.
+let sumAxis (axis: int) (keepDim: bool) (x: Tensor) = sumLike "sumAxis" false axis keepDim x
+
+/// Mean along `axis`; keepDim leaves that axis with size 1.
+let meanAxis (axis: int) (keepDim: bool) (x: Tensor) = sumLike "meanAxis" true axis keepDim x
+
+/// Maximum along `axis` (NaN if any is NaN). The gradient of each output goes entirely to the FIRST maximal
+/// element along the axis (as torch.max(dim) with its returned index).
+let maxAxis (axis: int) (keepDim: bool) (x: Tensor) =
+    let a = axisOf "maxAxis" x axis
+    let (outer, size, inner) as split = Shape.aroundAxis x.Shape a
+    if size = 0 then invalidArg "x" (sprintf "maxAxis: axis %d of shape %s is empty" axis (Shape.describe x.Shape))
+    let out, arg = maxAxisData split x.Data
+    Tensor.Make(reducedShape x a keepDim, out, "maxAxis", [| x |], fun g ->
+        [| (if x.RequiresGrad then
+                let dx = Array.zeroCreate x.Numel
+                for o in 0 .. outer - 1 do
+                    for i in 0 .. inner - 1 do
+                        let k = o * inner + i
+                        dx.[(o * size + arg.[k]) * inner + i] <- g.Data.[k]
+                Tensor.Wrap(x.Shape, dx)
+            else null) |])
+
+// ---------------------------------------------------------------------------------------------------------------
+// The softmax family along the last axis (row-parallel, max-subtracted).
+
+let private lastAxis (op: string) (x: Tensor) =
+    if x.Rank = 0 then invalidArg "x" (sprintf "%s: needs a tensor of rank at least 1, got a scalar" op)
+    x.Shape.[x.Rank - 1]
+
+/// log sum_j exp(x_j) along the last axis, which is kept with size 1. d/dx_j = exp(x_j - lse) = softmax_j.
+let logsumexp (x: Tensor) =
+    let n = lastAxis "logsumexp" x
+    let shape = Array.updateAt (x.Rank - 1) 1 x.Shape
+    let lse = Array.zeroCreate (Shape.numel shape)
+    if n = 0 then Array.Fill(lse, Single.NegativeInfinity)
+    else rows x.Data lse n 4 (fun r px _ -> lse.[r] <- lseRange px n)
+    Tensor.Make(shape, lse, "logsumexp", [| x |], fun g ->
+        [| (if x.RequiresGrad then
+                let dx = Array.zeroCreate x.Numel
+                rows x.Data dx n 4 (fun r px pd ->
+                    let gr, l = g.Data.[r], lse.[r]
+                    let vg, vl, wg, wl = Vector512.Create gr, Vector512.Create l, Vector256.Create gr, Vector256.Create l
+                    Simd.mapRange px pd 0 n (fun v -> vg * Vector512.Exp(v - vl)) (fun v -> wg * Vector256.Exp(v - wl)) (fun v -> gr * MathF.Exp(v - l)))
+                Tensor.Wrap(x.Shape, dx)
+            else null) |])
+
+/// exp(x_j - m) / sum_k exp(x_k - m) along the last axis (m = the row maximum). Backward: y * (g - <g, y>).
+let softmax (x: Tensor) =
+    let n = lastAxis "softmax" x
+    let y = Array.zeroCreate x.Numel
+    rows x.Data y n 5 (fun _ px py ->
+        let s = expShiftSum px py n (maxRange px n)
+        let inv = 1.0f / s
+        let vi, wi = Vector512.Create inv, Vector256.Create inv
+        Simd.mapRange py py 0 n (fun v -> v * vi) (fun v -> v * wi) (fun v -> v * inv))
+    Tensor.Make(x.Shape, y, "softmax", [| x |], fun g ->
+        [| (if x.RequiresGrad then
+                let dx = Array.zeroCreate x.Numel
+                rows y dx n 4 (fun r py pd ->
+                    use pg = fixed g.Data
+                    let gr = ptr pg (r * n)
+                    let d = Simd.dotRange gr py n
+                    let vd, wd = Vector512.Create d, Vector256.Create d
+                    Simd.zipRange gr py pd 0 n (fun g y -> y * (g - vd)) (fun g y -> y * (g - wd)) (fun g y -> y * (g - d)))
+                Tensor.Wrap(x.Shape, dx)
+            else null) |])
+
+/// x_j - logsumexp(x) along the last axis. Backward: g - softmax * sum(g), with softmax = exp(y).
+let logSoftmax (x: Tensor) =
+    let n = lastAxis "logSoftmax" x
+    let y = Array.zeroCreate x.Numel
+    rows x.Data y n 5 (fun _ px py ->
+        let l = lseRange px n
+        let vl, wl = Vector512.Create l, Vector256.Create l
+        Simd.mapRange px py 0 n (fun v -> v - vl) (fun v -> v - wl) (fun v -> v - l))
+    Tensor.Make(x.Shape, y, "logSoftmax", [| x |], fun g ->
+        [| (if x.RequiresGrad then
+                let dx = Array.zeroCreate x.Numel
+                rows y dx n 4 (fun r py pd ->
+                    use pg = fixed g.Data
+                    let gr = ptr pg (r * n)
+                    let sg = Simd.sumRange gr n
+                    let vs, ws = Vector512.Create sg, Vector256.Create sg
+                    Simd.zipRange gr py pd 0 n (fun g y -> g - Vector512.Exp y * vs) (fun g y -> g - Vector256.Exp y * ws) (fun g y -> g - MathF.Exp y * sg))
+                Tensor.Wrap(x.Shape, dx)
+            else null) |])
