@@ -126,8 +126,8 @@ let ``vector body and scalar tail agree`` () =
     let ops : (string * (Tensor -> Tensor)) list =
         [ "exp", Elementwise.exp; "log", Elementwise.log; "sqrt", Elementwise.sqrt; "sigmoid", Elementwise.sigmoid
           "tanh", Elementwise.tanh; "softplus", Elementwise.softplus; "elu", Elementwise.elu 0.7f
-          "pow 2.7", Elementwise.pow 2.7f; "pow -3", Elementwise.pow -3.0f; "leakyRelu", Elementwise.leakyRelu 0.1f ]
-    let values = Array.append extremes (Array.init 200 (fun i -> -10.0f + 0.1f * float32 i))
+          "pow 2.7", Elementwise.pow 2.7f; "pow -0.5", Elementwise.pow -0.5f; "pow -3", Elementwise.pow -3.0f; "leakyRelu", Elementwise.leakyRelu 0.1f ]
+    let values = Array.concat [ extremes; [| infinityf; -infinityf; nanf |]; Array.init 200 (fun i -> -10.0f + 0.1f * float32 i) ]
     // a few ulps relative, with a floor of ~1 ulp at 1 for derivatives such as y(1 - y) that cancel near y = 1
     let agree name v (floor: float32) (a: float32) (b: float32) =
         if not ((Single.IsNaN a && Single.IsNaN b) || a = b || abs (a - b) <= 4e-7f * max (abs a) (abs b) + floor) then

@@ -127,13 +127,25 @@ let inline private powi1 (n: int) (x: float32) =
     r
 
 // x^p = exp(p log x) for fractional p, evaluated in float64: in float32 the rounding error of log x is multiplied
-// by p (several ulps for p ~ 3); in double the result rounds correctly to float32 in all three paths.
+// by p (several ulps for p ~ 3); in double the result rounds correctly to float32 in all three paths. The vector
+// paths keep NaN and infinities away from the float64 exp (which takes a slow path on them): they use log |x|, clamp
+// the argument to +-200 (exp of which is already 0 or inf in float32) and restore NaN for x < 0 or NaN afterwards.
+let inline private expLog16 (pd: Vector512<float>) (h: Vector512<float>) =
+    let t = pd * Vector512.Log h
+    Vector512.Exp(Vector512.Clamp(Vector512.ConditionalSelect(Vector512.IsNaN t, Vector512<float>.Zero, t), Vector512.Create -200.0, Vector512.Create 200.0))
+let inline private expLog8 (pd: Vector256<float>) (h: Vector256<float>) =
+    let t = pd * Vector256.Log h
+    Vector256.Exp(Vector256.Clamp(Vector256.ConditionalSelect(Vector256.IsNaN t, Vector256<float>.Zero, t), Vector256.Create -200.0, Vector256.Create 200.0))
 let inline private powf16 (p: float32) (x: V16) =
     let pd = Vector512.Create(float p)
-    Vector512.Narrow(Vector512.Exp(pd * Vector512.Log(Vector512.WidenLower x)), Vector512.Exp(pd * Vector512.Log(Vector512.WidenUpper x)))
+    let a = Vector512.Abs x
+    let r = Vector512.Narrow(expLog16 pd (Vector512.WidenLower a), expLog16 pd (Vector512.WidenUpper a))
+    Vector512.ConditionalSelect(Vector512.LessThan(x, V16.Zero) ||| Vector512.IsNaN x, Vector512.Create nanf, r)
 let inline private powf8 (p: float32) (x: V8) =
     let pd = Vector256.Create(float p)
-    Vector256.Narrow(Vector256.Exp(pd * Vector256.Log(Vector256.WidenLower x)), Vector256.Exp(pd * Vector256.Log(Vector256.WidenUpper x)))
+    let a = Vector256.Abs x
+    let r = Vector256.Narrow(expLog8 pd (Vector256.WidenLower a), expLog8 pd (Vector256.WidenUpper a))
+    Vector256.ConditionalSelect(Vector256.LessThan(x, V8.Zero) ||| Vector256.IsNaN x, Vector256.Create nanf, r)
 let inline private powf1 (p: float32) (x: float32) = float32 (Math.Exp(float p * Math.Log(float x)))
 
 /// Exponents that are small integers take exact binary powering (and accept negative bases, like torch.pow);

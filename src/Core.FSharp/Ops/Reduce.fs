@@ -122,54 +122,79 @@ let private ColTile = 512   // columns per work item when reducing over a middle
 [<Literal>]
 let private RowBlock = 256  // rows summed in float32 before joining the running total (two-level summation)
 
-/// out[o, i] = scale * sum_s x[o, s, i]. Each output element is summed in the order s = 0, 1, ... in blocks of
-/// RowBlock (inner > 1) or as vector lanes over 4096-element chunks joined in float64 (inner = 1).
+/// out[o, i] = scale * sum_s x[o, s, i], in fixed blocks that are also the units of parallel work: runs of 4096
+/// values summed as vector lanes and joined in float64 (inner = 1), or blocks of RowBlock rows summed in float32
+/// and joined in block order (inner > 1). The blocks never depend on the thread count, so neither do the results,
+/// and a tall [N, C] summed over N still spreads over every thread.
 let private sumAxisData (outer: int, size: int, inner: int) (scale: float32) (x: float32[]) =
     let out = Array.zeroCreate (outer * inner)
     if inner = 1 then
-        Threads.For(outer, size, Action<int, int>(fun lo hi ->
+        let chunk (o: int) (lo: int) (hi: int) =
             use px = fixed x
-            for o in lo .. hi - 1 do
-                let mutable acc = 0.0
-                let mutable s0 = 0
-                while s0 < size do
-                    let len = min 4096 (size - s0)
-                    acc <- acc + float (Simd.sumRange (ptr px (o * size + s0)) len)
-                    s0 <- s0 + len
-                out.[o] <- float32 acc * scale))
+            float (Simd.sumRange (ptr px (o * size + lo)) (hi - lo))
+        if outer >= 8 then
+            Threads.For(outer, size, Action<int, int>(fun lo hi ->
+                for o in lo .. hi - 1 do
+                    let mutable acc = 0.0
+                    let mutable s0 = 0
+                    while s0 < size do
+                        let s1 = min size (s0 + 4096)
+                        acc <- acc + chunk o s0 s1
+                        s0 <- s1
+                    out.[o] <- float32 acc * scale))
+        else
+            // few long rows: the same 4096-chunks, reduced in parallel and joined in the same order
+            for o in 0 .. outer - 1 do
+                let acc = Threads.Reduce<float>(size, 4096, Func<int, int, float>(chunk o), Func<float, float, float>(fun a b -> a + b), 0.0)
+                out.[o] <- float32 acc * scale
     else
         let tiles = (inner + ColTile - 1) / ColTile
-        Threads.For(outer * tiles, size * min inner ColTile, Action<int, int>(fun lo hi ->
-            let tmp = Array.zeroCreate<float32> ColTile
+        let blocks = (size + RowBlock - 1) / RowBlock
+        // 1. block sums: part[o, b, :] = sum of rows b*RowBlock .. of x[o] (written straight to out if one block)
+        let part = if blocks = 1 then out else Array.zeroCreate (outer * blocks * inner)
+        Threads.For(outer * blocks * tiles, RowBlock * min inner ColTile, Action<int, int>(fun lo hi ->
             use px = fixed x
+            use pp = fixed part
+            for item in lo .. hi - 1 do
+                let t = item % tiles
+                let ob = item / tiles
+                let o, b = ob / blocks, ob % blocks
+                let c0 = t * ColTile
+                let w = min ColTile (inner - c0)
+                let dst = ptr pp (ob * inner + c0)
+                let row s = ptr px ((o * size + s) * inner + c0)
+                let s0, s1 = b * RowBlock, min size ((b + 1) * RowBlock)
+                Buffer.MemoryCopy(NativePtr.toVoidPtr (row s0), NativePtr.toVoidPtr dst, int64 w * 4L, int64 w * 4L)
+                for s in s0 + 1 .. s1 - 1 do Simd.axpyRange 1.0f (row s) dst w))
+        // 2. join the block sums in block order, then scale
+        Threads.For(outer * tiles, blocks * min inner ColTile, Action<int, int>(fun lo hi ->
+            use pp = fixed part
             use po = fixed out
-            use pt = fixed tmp
             for item in lo .. hi - 1 do
                 let o, c0 = item / tiles, (item % tiles) * ColTile
                 let w = min ColTile (inner - c0)
                 let dst = ptr po (o * inner + c0)
-                let row s = ptr px ((o * size + s) * inner + c0)
-                let mutable s0 = 0
-                while s0 < size do
-                    let s1 = min size (s0 + RowBlock)
-                    Buffer.MemoryCopy(NativePtr.toVoidPtr (row s0), NativePtr.toVoidPtr pt, int64 w * 4L, int64 w * 4L)
-                    for s in s0 + 1 .. s1 - 1 do Simd.axpyRange 1.0f (row s) pt w
-                    Simd.axpyRange 1.0f pt dst w
-                    s0 <- s1
+                if blocks > 1 then
+                    Buffer.MemoryCopy(NativePtr.toVoidPtr (ptr pp (o * blocks * inner + c0)), NativePtr.toVoidPtr dst, int64 w * 4L, int64 w * 4L)
+                    for b in 1 .. blocks - 1 do Simd.axpyRange 1.0f (ptr pp ((o * blocks + b) * inner + c0)) dst w
                 if scale <> 1.0f then
                     let vs, ws = Vector512.Create scale, Vector256.Create scale
                     Simd.mapRange dst dst 0 w (fun v -> v * vs) (fun v -> v * ws) (fun v -> v * scale)))
     out
 
-/// dx[o, s, i] = scale * g[o, i]: the backward of sumAxis/meanAxis.
+/// dx[o, s, i] = scale * g[o, i]: the backward of sumAxis/meanAxis (one output row per work item).
 let private broadcastAxis (outer: int, size: int, inner: int) (scale: float32) (g: float32[]) =
     let dx = Array.zeroCreate (outer * size * inner)
-    Threads.For(outer, size * inner, Action<int, int>(fun lo hi ->
-        for o in lo .. hi - 1 do
-            if inner = 1 then Array.Fill(dx, g.[o] * scale, o * size, size)
-            else
-                for s in 0 .. size - 1 do
-                    for i in 0 .. inner - 1 do dx.[(o * size + s) * inner + i] <- g.[o * inner + i] * scale))
+    if inner = 1 then
+        Threads.For(outer, size, Action<int, int>(fun lo hi ->
+            for o in lo .. hi - 1 do Array.Fill(dx, g.[o] * scale, o * size, size)))
+    else
+        let vs, ws = Vector512.Create scale, Vector256.Create scale
+        Threads.For(outer * size, inner, Action<int, int>(fun lo hi ->
+            use pg = fixed g
+            use pd = fixed dx
+            for r in lo .. hi - 1 do
+                Simd.mapRange (ptr pg ((r / size) * inner)) (ptr pd (r * inner)) 0 inner (fun v -> v * vs) (fun v -> v * ws) (fun v -> v * scale)))
     dx
 
 /// Maximum over the middle axis and the index of its first occurrence (NaN counts as maximal).
