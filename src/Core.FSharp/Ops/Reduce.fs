@@ -25,27 +25,135 @@ let inline private beats (v: float32) (m: float32) = v > m || (Single.IsNaN v &&
 // ---------------------------------------------------------------------------------------------------------------
 // Row kernels on native pointers.
 
-/// max of p[0..n) (NaN if any element is NaN; -inf for n = 0).
+/// A fresh array that the caller overwrites completely (skips zeroing, which costs as much as a copy).
+let inline private fresh (n: int) = GC.AllocateUninitializedArray<float32> n
+
+/// max of p[0..n) (NaN if any element is NaN; -inf for n = 0). Four vector accumulators hide the latency of
+/// max; max is exact, so the grouping does not change the result.
 let private maxRange (p: nativeptr<float32>) (n: int) =
     let mutable i = 0
     let mutable m = Single.NegativeInfinity
     if Vector512.IsHardwareAccelerated && n >= 16 then
-        let mutable v = Vector512.Create Single.NegativeInfinity
+        let mutable a0 = Vector512.Create Single.NegativeInfinity
+        let mutable a1, a2, a3 = a0, a0, a0
+        while i + 64 <= n do
+            a0 <- Vector512.Max(a0, Vector512.Load(ptr p i))
+            a1 <- Vector512.Max(a1, Vector512.Load(ptr p (i + 16)))
+            a2 <- Vector512.Max(a2, Vector512.Load(ptr p (i + 32)))
+            a3 <- Vector512.Max(a3, Vector512.Load(ptr p (i + 48)))
+            i <- i + 64
         while i + 16 <= n do
-            v <- Vector512.Max(v, Vector512.Load(ptr p i))
+            a0 <- Vector512.Max(a0, Vector512.Load(ptr p i))
             i <- i + 16
+        let v = Vector512.Max(Vector512.Max(a0, a1), Vector512.Max(a2, a3))
         for k in 0 .. 15 do m <- if beats v.[k] m then v.[k] else m
     elif Vector256.IsHardwareAccelerated && n >= 8 then
-        let mutable v = Vector256.Create Single.NegativeInfinity
+        let mutable a0 = Vector256.Create Single.NegativeInfinity
+        let mutable a1 = a0
+        while i + 16 <= n do
+            a0 <- Vector256.Max(a0, Vector256.Load(ptr p i))
+            a1 <- Vector256.Max(a1, Vector256.Load(ptr p (i + 8)))
+            i <- i + 16
         while i + 8 <= n do
-            v <- Vector256.Max(v, Vector256.Load(ptr p i))
+            a0 <- Vector256.Max(a0, Vector256.Load(ptr p i))
             i <- i + 8
+        let v = Vector256.Max(a0, a1)
         for k in 0 .. 7 do m <- if beats v.[k] m then v.[k] else m
     while i < n do
         let x = NativePtr.get p i
         if beats x m then m <- x
         i <- i + 1
     m
+
+/// Sum of p[0..n) in a fixed order: four vector accumulators (one would be bound by the add latency, not by
+/// memory), joined as (a0 + a1) + (a2 + a3), lanes summed, then the scalar tail.
+let private sumRange (p: nativeptr<float32>) (n: int) =
+    let mutable i = 0
+    let mutable acc = 0.0f
+    if Vector512.IsHardwareAccelerated && n >= 16 then
+        let mutable a0 = V16.Zero
+        let mutable a1, a2, a3 = a0, a0, a0
+        while i + 64 <= n do
+            a0 <- a0 + Vector512.Load(ptr p i)
+            a1 <- a1 + Vector512.Load(ptr p (i + 16))
+            a2 <- a2 + Vector512.Load(ptr p (i + 32))
+            a3 <- a3 + Vector512.Load(ptr p (i + 48))
+            i <- i + 64
+        while i + 16 <= n do
+            a0 <- a0 + Vector512.Load(ptr p i)
+            i <- i + 16
+        acc <- Vector512.Sum((a0 + a1) + (a2 + a3))
+    elif Vector256.IsHardwareAccelerated && n >= 8 then
+        let mutable a0 = V8.Zero
+        let mutable a1, a2, a3 = a0, a0, a0
+        while i + 32 <= n do
+            a0 <- a0 + Vector256.Load(ptr p i)
+            a1 <- a1 + Vector256.Load(ptr p (i + 8))
+            a2 <- a2 + Vector256.Load(ptr p (i + 16))
+            a3 <- a3 + Vector256.Load(ptr p (i + 24))
+            i <- i + 32
+        while i + 8 <= n do
+            a0 <- a0 + Vector256.Load(ptr p i)
+            i <- i + 8
+        acc <- Vector256.Sum((a0 + a1) + (a2 + a3))
+    while i < n do
+        acc <- acc + NativePtr.get p i
+        i <- i + 1
+    acc
+
+/// dst[c] = x[c] + x[stride + c] + ... + x[(rows - 1) stride + c] for c in [0, w), rows >= 1, added in row order
+/// in every path (so vector lanes and the scalar tail agree exactly); 64 columns are held in registers at a time.
+let private colSum (x: nativeptr<float32>) (stride: int) (rows: int) (dst: nativeptr<float32>) (w: int) =
+    let mutable c = 0
+    if Vector512.IsHardwareAccelerated then
+        while c + 64 <= w do
+            let mutable a0 = Vector512.Load(ptr x c)
+            let mutable a1 = Vector512.Load(ptr x (c + 16))
+            let mutable a2 = Vector512.Load(ptr x (c + 32))
+            let mutable a3 = Vector512.Load(ptr x (c + 48))
+            for r in 1 .. rows - 1 do
+                let q = ptr x (r * stride + c)
+                a0 <- a0 + Vector512.Load q
+                a1 <- a1 + Vector512.Load(ptr q 16)
+                a2 <- a2 + Vector512.Load(ptr q 32)
+                a3 <- a3 + Vector512.Load(ptr q 48)
+            Vector512.Store(a0, ptr dst c)
+            Vector512.Store(a1, ptr dst (c + 16))
+            Vector512.Store(a2, ptr dst (c + 32))
+            Vector512.Store(a3, ptr dst (c + 48))
+            c <- c + 64
+        while c + 16 <= w do
+            let mutable a0 = Vector512.Load(ptr x c)
+            for r in 1 .. rows - 1 do a0 <- a0 + Vector512.Load(ptr x (r * stride + c))
+            Vector512.Store(a0, ptr dst c)
+            c <- c + 16
+    elif Vector256.IsHardwareAccelerated then
+        while c + 32 <= w do
+            let mutable a0 = Vector256.Load(ptr x c)
+            let mutable a1 = Vector256.Load(ptr x (c + 8))
+            let mutable a2 = Vector256.Load(ptr x (c + 16))
+            let mutable a3 = Vector256.Load(ptr x (c + 24))
+            for r in 1 .. rows - 1 do
+                let q = ptr x (r * stride + c)
+                a0 <- a0 + Vector256.Load q
+                a1 <- a1 + Vector256.Load(ptr q 8)
+                a2 <- a2 + Vector256.Load(ptr q 16)
+                a3 <- a3 + Vector256.Load(ptr q 24)
+            Vector256.Store(a0, ptr dst c)
+            Vector256.Store(a1, ptr dst (c + 8))
+            Vector256.Store(a2, ptr dst (c + 16))
+            Vector256.Store(a3, ptr dst (c + 24))
+            c <- c + 32
+        while c + 8 <= w do
+            let mutable a0 = Vector256.Load(ptr x c)
+            for r in 1 .. rows - 1 do a0 <- a0 + Vector256.Load(ptr x (r * stride + c))
+            Vector256.Store(a0, ptr dst c)
+            c <- c + 8
+    while c < w do
+        let mutable a = NativePtr.get x c
+        for r in 1 .. rows - 1 do a <- a + NativePtr.get x (r * stride + c)
+        NativePtr.set dst c a
+        c <- c + 1
 
 /// The first index in p[0..n) holding `m` (a NaN if m is NaN); m must occur.
 let private firstIndex (p: nativeptr<float32>) (n: int) (m: float32) =
@@ -127,19 +235,20 @@ let private RowBlock = 256  // rows summed in float32 before joining the running
 /// and joined in block order (inner > 1). The blocks never depend on the thread count, so neither do the results,
 /// and a tall [N, C] summed over N still spreads over every thread.
 let private sumAxisData (outer: int, size: int, inner: int) (scale: float32) (x: float32[]) =
-    let out = Array.zeroCreate (outer * inner)
+    let out = if size = 0 then Array.zeroCreate (outer * inner) else fresh (outer * inner)
     if inner = 1 then
         let chunk (o: int) (lo: int) (hi: int) =
             use px = fixed x
-            float (Simd.sumRange (ptr px (o * size + lo)) (hi - lo))
+            float (sumRange (ptr px (o * size + lo)) (hi - lo))
         if outer >= 8 then
             Threads.For(outer, size, Action<int, int>(fun lo hi ->
+                use px = fixed x
                 for o in lo .. hi - 1 do
                     let mutable acc = 0.0
                     let mutable s0 = 0
                     while s0 < size do
                         let s1 = min size (s0 + 4096)
-                        acc <- acc + chunk o s0 s1
+                        acc <- acc + float (sumRange (ptr px (o * size + s0)) (s1 - s0))
                         s0 <- s1
                     out.[o] <- float32 acc * scale))
         else
@@ -151,7 +260,7 @@ let private sumAxisData (outer: int, size: int, inner: int) (scale: float32) (x:
         let tiles = (inner + ColTile - 1) / ColTile
         let blocks = (size + RowBlock - 1) / RowBlock
         // 1. block sums: part[o, b, :] = sum of rows b*RowBlock .. of x[o] (written straight to out if one block)
-        let part = if blocks = 1 then out else Array.zeroCreate (outer * blocks * inner)
+        let part = if blocks <= 1 then out else fresh (outer * blocks * inner)
         Threads.For(outer * blocks * tiles, RowBlock * min inner ColTile, Action<int, int>(fun lo hi ->
             use px = fixed x
             use pp = fixed part
@@ -162,10 +271,8 @@ let private sumAxisData (outer: int, size: int, inner: int) (scale: float32) (x:
                 let c0 = t * ColTile
                 let w = min ColTile (inner - c0)
                 let dst = ptr pp (ob * inner + c0)
-                let row s = ptr px ((o * size + s) * inner + c0)
                 let s0, s1 = b * RowBlock, min size ((b + 1) * RowBlock)
-                Buffer.MemoryCopy(NativePtr.toVoidPtr (row s0), NativePtr.toVoidPtr dst, int64 w * 4L, int64 w * 4L)
-                for s in s0 + 1 .. s1 - 1 do Simd.axpyRange 1.0f (row s) dst w))
+                colSum (ptr px ((o * size + s0) * inner + c0)) inner (s1 - s0) dst w))
         // 2. join the block sums in block order, then scale
         Threads.For(outer * tiles, blocks * min inner ColTile, Action<int, int>(fun lo hi ->
             use pp = fixed part
@@ -174,9 +281,7 @@ let private sumAxisData (outer: int, size: int, inner: int) (scale: float32) (x:
                 let o, c0 = item / tiles, (item % tiles) * ColTile
                 let w = min ColTile (inner - c0)
                 let dst = ptr po (o * inner + c0)
-                if blocks > 1 then
-                    Buffer.MemoryCopy(NativePtr.toVoidPtr (ptr pp (o * blocks * inner + c0)), NativePtr.toVoidPtr dst, int64 w * 4L, int64 w * 4L)
-                    for b in 1 .. blocks - 1 do Simd.axpyRange 1.0f (ptr pp ((o * blocks + b) * inner + c0)) dst w
+                if blocks > 1 then colSum (ptr pp (o * blocks * inner + c0)) inner blocks dst w
                 if scale <> 1.0f then
                     let vs, ws = Vector512.Create scale, Vector256.Create scale
                     Simd.mapRange dst dst 0 w (fun v -> v * vs) (fun v -> v * ws) (fun v -> v * scale)))
@@ -184,7 +289,7 @@ let private sumAxisData (outer: int, size: int, inner: int) (scale: float32) (x:
 
 /// dx[o, s, i] = scale * g[o, i]: the backward of sumAxis/meanAxis (one output row per work item).
 let private broadcastAxis (outer: int, size: int, inner: int) (scale: float32) (g: float32[]) =
-    let dx = Array.zeroCreate (outer * size * inner)
+    let dx = fresh (outer * size * inner)
     if inner = 1 then
         Threads.For(outer, size, Action<int, int>(fun lo hi ->
             for o in lo .. hi - 1 do Array.Fill(dx, g.[o] * scale, o * size, size)))
@@ -199,8 +304,8 @@ let private broadcastAxis (outer: int, size: int, inner: int) (scale: float32) (
 
 /// Maximum over the middle axis and the index of its first occurrence (NaN counts as maximal).
 let private maxAxisData (outer: int, size: int, inner: int) (x: float32[]) =
-    let out = Array.zeroCreate (outer * inner)
-    let arg = Array.zeroCreate<int> (outer * inner)
+    let out = fresh (outer * inner)
+    let arg = GC.AllocateUninitializedArray<int> (outer * inner)
     if inner = 1 then
         Threads.For(outer, size, Action<int, int>(fun lo hi ->
             use px = fixed x
@@ -242,15 +347,22 @@ let private maxAxisData (outer: int, size: int, inner: int) (x: float32[]) =
 // ---------------------------------------------------------------------------------------------------------------
 // Total reductions (rank-0 results).
 
+/// Sum of an array: fixed 64k blocks (sumRange), block sums joined in float64 in block order.
+let private total (x: float32[]) =
+    Threads.Reduce<float>(x.Length, 65536, Func<int, int, float>(fun lo hi ->
+        use p = fixed x
+        float (sumRange (ptr p lo) (hi - lo))), Func<float, float, float>(fun a b -> a + b), 0.0)
+    |> float32
+
 /// Sum of all elements (float64 combination of fixed 64k blocks: deterministic for any thread count).
 let sum (x: Tensor) =
-    Tensor.Make([||], [| Simd.sum x.Data |], "sum", [| x |], fun g ->
+    Tensor.Make([||], [| total x.Data |], "sum", [| x |], fun g ->
         [| (if x.RequiresGrad then Tensor.Wrap(x.Shape, Array.create x.Numel g.Data.[0]) else null) |])
 
 /// Mean of all elements (NaN for an empty tensor).
 let mean (x: Tensor) =
     let n = float32 x.Numel
-    Tensor.Make([||], [| Simd.sum x.Data / n |], "mean", [| x |], fun g ->
+    Tensor.Make([||], [| total x.Data / n |], "mean", [| x |], fun g ->
         [| (if x.RequiresGrad then Tensor.Wrap(x.Shape, Array.create x.Numel (g.Data.[0] / n)) else null) |])
 
 /// Largest element (NaN if any is NaN). The gradient goes entirely to the FIRST maximal element in row-major
@@ -324,7 +436,7 @@ let logsumexp (x: Tensor) =
     else rows x.Data lse n 4 (fun r px _ -> lse.[r] <- lseRange px n)
     Tensor.Make(shape, lse, "logsumexp", [| x |], fun g ->
         [| (if x.RequiresGrad then
-                let dx = Array.zeroCreate x.Numel
+                let dx = fresh x.Numel
                 rows x.Data dx n 4 (fun r px pd ->
                     let gr, l = g.Data.[r], lse.[r]
                     let vg, vl, wg, wl = Vector512.Create gr, Vector512.Create l, Vector256.Create gr, Vector256.Create l
@@ -335,7 +447,7 @@ let logsumexp (x: Tensor) =
 /// exp(x_j - m) / sum_k exp(x_k - m) along the last axis (m = the row maximum). Backward: y * (g - <g, y>).
 let softmax (x: Tensor) =
     let n = lastAxis "softmax" x
-    let y = Array.zeroCreate x.Numel
+    let y = fresh x.Numel
     rows x.Data y n 5 (fun _ px py ->
         let s = expShiftSum px py n (maxRange px n)
         let inv = 1.0f / s
@@ -343,7 +455,7 @@ let softmax (x: Tensor) =
         Simd.mapRange py py 0 n (fun v -> v * vi) (fun v -> v * wi) (fun v -> v * inv))
     Tensor.Make(x.Shape, y, "softmax", [| x |], fun g ->
         [| (if x.RequiresGrad then
-                let dx = Array.zeroCreate x.Numel
+                let dx = fresh x.Numel
                 rows y dx n 4 (fun r py pd ->
                     use pg = fixed g.Data
                     let gr = ptr pg (r * n)
@@ -356,18 +468,18 @@ let softmax (x: Tensor) =
 /// x_j - logsumexp(x) along the last axis. Backward: g - softmax * sum(g), with softmax = exp(y).
 let logSoftmax (x: Tensor) =
     let n = lastAxis "logSoftmax" x
-    let y = Array.zeroCreate x.Numel
+    let y = fresh x.Numel
     rows x.Data y n 5 (fun _ px py ->
         let l = lseRange px n
         let vl, wl = Vector512.Create l, Vector256.Create l
         Simd.mapRange px py 0 n (fun v -> v - vl) (fun v -> v - wl) (fun v -> v - l))
     Tensor.Make(x.Shape, y, "logSoftmax", [| x |], fun g ->
         [| (if x.RequiresGrad then
-                let dx = Array.zeroCreate x.Numel
+                let dx = fresh x.Numel
                 rows y dx n 4 (fun r py pd ->
                     use pg = fixed g.Data
                     let gr = ptr pg (r * n)
-                    let sg = Simd.sumRange gr n
+                    let sg = sumRange gr n
                     let vs, ws = Vector512.Create sg, Vector256.Create sg
                     Simd.zipRange gr py pd 0 n (fun g y -> g - Vector512.Exp y * vs) (fun g y -> g - Vector256.Exp y * ws) (fun g y -> g - MathF.Exp y * sg))
                 Tensor.Wrap(x.Shape, dx)

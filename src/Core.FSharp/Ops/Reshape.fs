@@ -7,6 +7,8 @@ module GcnKd.Reshape
 #nowarn "9"
 
 open System
+open System.Runtime.Intrinsics
+open System.Runtime.Intrinsics.X86
 open Microsoft.FSharp.NativeInterop
 open GcnKd
 
@@ -54,6 +56,52 @@ let private view (op: string) (shape: int[]) (x: Tensor) =
 [<Literal>]
 let private Tile = 32
 
+/// An 8 x 8 block in registers (AVX): d[c * ld + r] = s[r * ls + c] for r, c < 8. Unpack pairs of rows, shuffle
+/// pairs of pairs, then swap 128-bit halves: 24 shuffles for 64 values instead of 64 scalar moves.
+let inline private transpose8x8 (s: nativeptr<float32>) (ls: int) (d: nativeptr<float32>) (ld: int) =
+    let inline row k = Avx.LoadVector256(NativePtr.add s (k * ls))
+    let t0 = Avx.UnpackLow(row 0, row 1)
+    let t1 = Avx.UnpackHigh(row 0, row 1)
+    let t2 = Avx.UnpackLow(row 2, row 3)
+    let t3 = Avx.UnpackHigh(row 2, row 3)
+    let t4 = Avx.UnpackLow(row 4, row 5)
+    let t5 = Avx.UnpackHigh(row 4, row 5)
+    let t6 = Avx.UnpackLow(row 6, row 7)
+    let t7 = Avx.UnpackHigh(row 6, row 7)
+    let u0 = Avx.Shuffle(t0, t2, 0x44uy)
+    let u1 = Avx.Shuffle(t0, t2, 0xEEuy)
+    let u2 = Avx.Shuffle(t1, t3, 0x44uy)
+    let u3 = Avx.Shuffle(t1, t3, 0xEEuy)
+    let u4 = Avx.Shuffle(t4, t6, 0x44uy)
+    let u5 = Avx.Shuffle(t4, t6, 0xEEuy)
+    let u6 = Avx.Shuffle(t5, t7, 0x44uy)
+    let u7 = Avx.Shuffle(t5, t7, 0xEEuy)
+    let inline store k (v: Vector256<float32>) = Avx.Store(NativePtr.add d (k * ld), v)
+    store 0 (Avx.Permute2x128(u0, u4, 0x20uy))
+    store 1 (Avx.Permute2x128(u1, u5, 0x20uy))
+    store 2 (Avx.Permute2x128(u2, u6, 0x20uy))
+    store 3 (Avx.Permute2x128(u3, u7, 0x20uy))
+    store 4 (Avx.Permute2x128(u0, u4, 0x31uy))
+    store 5 (Avx.Permute2x128(u1, u5, 0x31uy))
+    store 6 (Avx.Permute2x128(u2, u6, 0x31uy))
+    store 7 (Avx.Permute2x128(u3, u7, 0x31uy))
+
+/// d[j * m + i] = s[i * n + j] for i in [i0, i1), j in [j0, j1): full 8 x 8 blocks in registers, edges scalar.
+let private transposeTile (s: nativeptr<float32>) (d: nativeptr<float32>) m n i0 i1 j0 j1 =
+    let inline scalar ia ib ja jb =
+        for j in ja .. jb - 1 do
+            for i in ia .. ib - 1 do NativePtr.set d (j * m + i) (NativePtr.get s (i * n + j))
+    let mutable i = i0
+    if Avx.IsSupported then
+        while i + 8 <= i1 do
+            let mutable j = j0
+            while j + 8 <= j1 do
+                transpose8x8 (NativePtr.add s (i * n + j)) n (NativePtr.add d (j * m + i)) m
+                j <- j + 8
+            scalar i (i + 8) j j1
+            i <- i + 8
+    scalar i i1 j0 j1
+
 /// dst[b][j, i] = src[b][i, j] for `batch` row-major m x n matrices, in 32 x 32 tiles so that both the reads and
 /// the writes of a tile stay in cache. Parallel over (batch, tile of output rows).
 let private batchedTranspose (batch: int) (m: int) (n: int) (src: float32[]) (dst: float32[]) =
@@ -69,10 +117,7 @@ let private batchedTranspose (batch: int) (m: int) (n: int) (src: float32[]) (ds
             let mutable i0 = 0
             while i0 < m do
                 let i1 = min m (i0 + Tile)
-                for j in j0 .. j1 - 1 do
-                    let drow = NativePtr.add d (j * m)
-                    for i in i0 .. i1 - 1 do
-                        NativePtr.set drow i (NativePtr.get s (i * n + j))
+                transposeTile s d m n i0 i1 j0 j1
                 i0 <- i1))
 
 /// Drop size-1 axes and merge runs of input axes that stay adjacent and in order under `perm`; returns the reduced
@@ -101,11 +146,11 @@ let private permuteData (shape: int[]) (data: float32[]) (perm: int[]) =
     match rperm with
     | [||] | [| 0 |] -> outShape, Array.copy data
     | [| 1; 0 |] ->
-        let out = Array.zeroCreate data.Length
+        let out = GC.AllocateUninitializedArray<float32> data.Length
         batchedTranspose 1 rshape.[0] rshape.[1] data out
         outShape, out
     | [| 0; 2; 1 |] ->
-        let out = Array.zeroCreate data.Length
+        let out = GC.AllocateUninitializedArray<float32> data.Length
         batchedTranspose rshape.[0] rshape.[1] rshape.[2] data out
         outShape, out
     | _ ->
@@ -116,7 +161,7 @@ let private permuteData (shape: int[]) (data: float32[]) (perm: int[]) =
         let st = Shape.strides s4
         let o4 = p4 |> Array.map (fun a -> s4.[a])
         let os = p4 |> Array.map (fun a -> st.[a])
-        let out = Array.zeroCreate data.Length
+        let out = GC.AllocateUninitializedArray<float32> data.Length
         let inner = o4.[3]
         Threads.For(o4.[0] * o4.[1] * o4.[2], inner, Action<int, int>(fun lo hi ->
             use ps = fixed data
@@ -142,7 +187,7 @@ let private copyBlocks (outer: int) (len: int) (src: float32[]) (srcStride: int)
 
 /// Values of the block [start, start + count) along an axis split as (outer, size, inner).
 let private sliceData (outer: int, size: int, inner: int) (start: int) (count: int) (data: float32[]) =
-    let out = Array.zeroCreate (outer * count * inner)
+    let out = GC.AllocateUninitializedArray<float32> (outer * count * inner)
     copyBlocks outer (count * inner) data (size * inner) (start * inner) out (count * inner) 0
     out
 
@@ -151,7 +196,7 @@ let private concatData (ax: int) (shapes: int[][]) (datas: float32[][]) =
     let outShape = Array.copy shapes.[0]
     outShape.[ax] <- shapes |> Array.sumBy (fun s -> s.[ax])
     let outer, total, inner = Shape.aroundAxis outShape ax
-    let out = Array.zeroCreate (outer * total * inner)
+    let out = GC.AllocateUninitializedArray<float32> (outer * total * inner)
     let mutable off = 0
     for k in 0 .. shapes.Length - 1 do
         let len = shapes.[k].[ax] * inner
