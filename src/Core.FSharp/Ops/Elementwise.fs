@@ -4,8 +4,8 @@
 ///
 /// Every function is written three times (Vector512, Vector256, scalar) with the same algorithm, so the vector body
 /// and the scalar tail of an array agree to within the last bits of `exp`/`log` (which .NET evaluates to ~1 ulp in
-/// both paths). Functions built from `exp` are arranged so that `exp` only ever sees non-positive arguments: they
-/// cannot overflow, and give finite results wherever the true value is finite.
+/// both paths). The activations built from `exp` (sigmoid, tanh, softplus, elu) only ever pass it non-positive
+/// arguments: they cannot overflow, and give finite results wherever the true value is finite.
 [<RequireQualifiedAccess>]
 module GcnKd.Elementwise
 
