@@ -9,9 +9,12 @@ open System
 open GcnKd
 open GcnKd.Kernels
 
+/// A fresh array that GEMM with beta = 0 overwrites completely, so zero-filling it first would be wasted work.
+let private uninit (n: int) = GC.AllocateUninitializedArray<float32> n
+
 /// C = op(A) op(B) (m x n) into a fresh array.
 let private product (transA: bool) (transB: bool) (m: int) (n: int) (k: int) (a: float32[]) (b: float32[]) =
-    let c = Array.zeroCreate<float32> (m * n)
+    let c = uninit (m * n)
     Gemm.gemm transA transB m n k a 0 b 0 0.0f c 0
     c
 
@@ -75,20 +78,20 @@ let bmm (a: Tensor) (b: Tensor) =
         invalidArg "b" (sprintf "bmm: a has shape %s and b has shape %s; the inner dimensions %d and %d differ"
                                 (Shape.describe a.Shape) (Shape.describe b.Shape) k kb)
     let work = int64 m * int64 n * int64 k
-    let c = Array.zeroCreate<float32> (bt * m * n)
+    let c = uninit (bt * m * n)
     forBatch bt work (fun i -> Gemm.gemm false false m n k a.Data (i * m * k) b.Data (i * k * n) 0.0f c (i * m * n))
     Tensor.Make([| bt; m; n |], c, "bmm", [| a; b |], fun g ->
         let gd = g.Data
         let da =
             if not a.RequiresGrad then null
             else
-                let d = Array.zeroCreate<float32> (bt * m * k)
+                let d = uninit (bt * m * k)
                 forBatch bt work (fun i -> Gemm.gemm false true m k n gd (i * m * n) b.Data (i * k * n) 0.0f d (i * m * k))
                 Tensor.Wrap(a.Shape, d)
         let db =
             if not b.RequiresGrad then null
             else
-                let d = Array.zeroCreate<float32> (bt * k * n)
+                let d = uninit (bt * k * n)
                 forBatch bt work (fun i -> Gemm.gemm true false k n m a.Data (i * m * k) gd (i * m * n) 0.0f d (i * k * n))
                 Tensor.Wrap(b.Shape, d)
         [| da; db |])
@@ -126,7 +129,7 @@ let linear (x: Tensor) (w: Tensor) (bias: Tensor option) =
     | _ -> ()
     let rows = if inF = 0 then Shape.numel x.Shape.[.. x.Rank - 2] else x.Numel / inF
     let outShape = Array.append x.Shape.[.. x.Rank - 2] [| outF |]
-    let y = Array.zeroCreate<float32> (rows * outF)
+    let y = uninit (rows * outF)
     match bias with
     | Some bs ->
         for i in 0 .. rows - 1 do Array.blit bs.Data 0 y (i * outF) outF
