@@ -2,12 +2,13 @@
 /// C[m,n] = op(A) op(B) + beta * C, with op(A) m x k (A stored k x m when transA) and op(B) k x n (B stored n x k
 /// when transB).
 ///
-/// Design (GotoBLAS / BLIS, Goto & van de Geijn 2008; Van Zee & van de Geijn 2015): the product is cut into k-blocks
-/// of KC; for each block both operands are packed into contiguous micro-panels (the transposes are absorbed by the
-/// packing), then a register-blocked micro-kernel computes MR x NR tiles of C with FMAs. One operand is broadcast
-/// element by element (the "L" side, MR rows of the tile), the other is loaded as vectors (the "R" side, NR lanes).
-/// Normally L = op(A) and R = op(B); when n is narrow (e.g. 16 hidden units) the roles swap and the kernel computes
-/// tiles of C^T = op(B)^T op(A)^T, so the vector lanes run along m and no lanes are wasted on padding.
+/// Design (GotoBLAS / BLIS: Goto & van de Geijn 2008; Van Zee & van de Geijn 2015): a register-blocked micro-kernel
+/// computes MR x NR tiles of C with FMAs, broadcasting one operand element by element (the "L" side, MR = 6 rows)
+/// against vectors of the other (the "R" side, NR = 64 lanes = 4 zmm). Per k-block of KC, R is packed into
+/// contiguous micro-panels (a 16 x 16 register transpose absorbs a transposed R); L is read in place when its rows
+/// run along k, else packed streaming whole stored rows. Normally L = op(A) and R = op(B); when n is narrow
+/// (e.g. 16 hidden units) the roles swap and the kernel computes tiles of C^T = op(B)^T op(A)^T, so the lanes run
+/// along m instead of being wasted on padding. Work items (MB x VB tiles of C) run in parallel via Threads.For.
 ///
 /// Determinism: each element of C is computed by exactly one micro-kernel call per k-block, which sums over p in
 /// order from zero, and the k-block partial sums are added into C in block order. Tiles, blocks, the orientation and
@@ -412,9 +413,10 @@ let private scale (beta: float32) (m: int) (n: int) (c: float32[]) (cOff: int) =
 let gemm (transA: bool) (transB: bool) (m: int) (n: int) (k: int)
          (a: float32[]) (aOff: int) (b: float32[]) (bOff: int) (beta: float32) (c: float32[]) (cOff: int) =
     if m < 0 || n < 0 || k < 0 then invalidArg "m" (sprintf "gemm: negative size m=%d n=%d k=%d" m n k)
-    if aOff < 0 || aOff + m * k > a.Length then invalidArg "a" (sprintf "gemm: A needs %d values from offset %d, has %d" (m * k) aOff a.Length)
-    if bOff < 0 || bOff + k * n > b.Length then invalidArg "b" (sprintf "gemm: B needs %d values from offset %d, has %d" (k * n) bOff b.Length)
-    if cOff < 0 || cOff + m * n > c.Length then invalidArg "c" (sprintf "gemm: C needs %d values from offset %d, has %d" (m * n) cOff c.Length)
+    let need (rows: int) (cols: int) (off: int) (arr: float32[]) = off < 0 || int64 off + int64 rows * int64 cols > int64 arr.Length
+    if need m k aOff a then invalidArg "a" (sprintf "gemm: A needs %d values from offset %d, has %d" (int64 m * int64 k) aOff a.Length)
+    if need k n bOff b then invalidArg "b" (sprintf "gemm: B needs %d values from offset %d, has %d" (int64 k * int64 n) bOff b.Length)
+    if need m n cOff c then invalidArg "c" (sprintf "gemm: C needs %d values from offset %d, has %d" (int64 m * int64 n) cOff c.Length)
     if m = 0 || n = 0 then ()
     elif k = 0 then (if beta <> 1.0f then scale beta m n c cOff)
     else
