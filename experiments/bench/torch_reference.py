@@ -21,8 +21,12 @@ import re
 import sys
 import tempfile
 import time
+import warnings
 
 import torch
+
+# torch 1.13 flags CSR tensors as beta on every construction
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 THREADS = 2
 
