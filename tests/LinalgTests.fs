@@ -171,11 +171,11 @@ let ``gemm matches a float64 product for random sizes, every transpose combinati
     Props.forAllN (Props.casesScaled 3.0) gen (fun (ta, tb, m, n, k, beta, seed) -> checkGemm ta tb m n k beta seed)
 
 [<Fact>]
-let ``gemm is exact on edge cases: k = 0, tiny sizes, several k-blocks, row and column blocks`` () =
+let ``gemm is exact on edge cases: k = 0, tiny sizes, several k-blocks and k-passes, row and column blocks`` () =
     for ta in [ false; true ] do
         for tb in [ false; true ] do
             for beta in [ 0.0f; 1.0f ] do
-                for (m, n, k) in [ 1, 1, 1; 1, 7, 1; 5, 1, 9; 6, 64, 1; 7, 65, 257; 13, 1030, 37; 4700, 64, 9; 3, 5000, 31; 130, 20, 700 ] do
+                for (m, n, k) in [ 1, 1, 1; 1, 7, 1; 5, 1, 9; 6, 64, 1; 7, 65, 257; 13, 1030, 37; 4700, 64, 9; 3, 5000, 31; 130, 20, 700; 2, 4100, 1100 ] do
                     checkGemm ta tb m n k beta (m * 31 + n * 7 + k) |> ignore
     // k = 0: C = beta C
     let c = [| 1.0f; 2.0f; 3.0f; 4.0f |]

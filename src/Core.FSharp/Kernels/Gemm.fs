@@ -3,12 +3,12 @@
 /// when transB).
 ///
 /// Design (GotoBLAS / BLIS: Goto & van de Geijn 2008; Van Zee & van de Geijn 2015): a register-blocked micro-kernel
-/// computes MR x NR tiles of C with FMAs, broadcasting one operand element by element (the "L" side, MR = 6 rows)
-/// against vectors of the other (the "R" side, NR = 64 lanes = 4 zmm). Per k-block of KC, R is packed into
-/// contiguous micro-panels (a 16 x 16 register transpose absorbs a transposed R); L is read in place when its rows
-/// run along k, else packed streaming whole stored rows. Normally L = op(A) and R = op(B); when n is narrow
-/// (e.g. 16 hidden units) the roles swap and the kernel computes tiles of C^T = op(B)^T op(A)^T, so the lanes run
-/// along m instead of being wasted on padding. Work items (MB x VB tiles of C) run in parallel via Threads.For.
+/// (Kernels/GemmKernels.fs) computes MR x NR tiles of C with FMAs, broadcasting one operand element by element (the
+/// "L" side, MR = 6 rows) against vectors of the other (the "R" side, NR = 64 lanes = 4 zmm). R is packed into
+/// contiguous micro-panels per k-block of KC (a 16 x 16 register transpose absorbs a transposed R); L is read in
+/// place when its rows run along k, else each work item packs its rows. Normally L = op(A) and R = op(B); the roles
+/// swap (tiles of C^T = op(B)^T op(A)^T, lanes along m) when a cost estimate says so, typically for a narrow n
+/// with a transposed A (weight gradients X^T G). Work items (tiles of C) run in parallel via Threads.For.
 ///
 /// Determinism: each element of C is computed by exactly one micro-kernel call per k-block, which sums over p in
 /// order from zero, and the k-block partial sums are added into C in block order. Tiles, blocks, the orientation and
@@ -21,330 +21,88 @@ module GcnKd.Kernels.Gemm
 open System
 open System.Buffers
 open System.Runtime.Intrinsics
-open System.Runtime.Intrinsics.X86
 open Microsoft.FSharp.NativeInterop
 open GcnKd
+open GcnKd.Kernels.GemmKernels
 
-/// Rows of a micro-tile (broadcast side). 6 x 64 uses 24 zmm accumulators + 4 B vectors + 1 broadcast = 29 of 32.
-[<Literal>]
-let MR = 6
 /// Depth of a k-block: an L micro-panel (MR x KC, 6 KiB) stays in L1 while R micro-panels stream from L2.
 [<Literal>]
 let KC = 256
-/// L rows per parallel work item (a multiple of MR).
+/// L rows per parallel work item (a multiple of MR) when L is read in place ...
 [<Literal>]
 let MB = 72
-/// R columns per parallel work item: its packed block (KC x VB, 512 KiB) stays in L2 across the item's L rows.
+/// ... and when the item packs them (longer row segments per stored row; the packed block, 288 KiB, fits L2).
+[<Literal>]
+let MBP = 288
+/// R columns per parallel work item: one k-block of them (KC x VB, 512 KiB) stays in L2 across the item's L rows.
 [<Literal>]
 let VB = 512
-/// Row and column blocks packed per k-block (multiples of MB and VB), bounding the shared buffers (4.5 and 4 MiB).
+/// Work items wanted per parallel region (for load balance); items get narrower than VB to reach it.
 [<Literal>]
-let LC = 4608
+let private MinItems = 16
+/// R columns packed at a time (a multiple of VB).
 [<Literal>]
 let RC = 4096
-
-/// Lanes of a micro-tile: 4 x Vector512, or 2 x Vector256 on machines without accelerated 512-bit vectors.
-let NR = if Vector512.IsHardwareAccelerated then 64 else 16
+/// Floats of packed R per pass over k (16 MiB); only a huge k x n needs more than one pass.
+[<Literal>]
+let private RBudget = 4194304
 
 /// Below this many multiply-adds the packing is not worth it.
 [<Literal>]
 let private TinyWork = 8192
 
-let inline private pAdd (p: nativeptr<float32>) (i: int) = NativePtr.add p i
-
-/// The 6 x 64 micro-kernel: acc = sum_p L[:, p] (x) R[p, :], then dst = acc (overwrite) or dst += acc, rows of dst
-/// ldd apart. R is a packed panel (kc x 64); L is read in place through strides (row r, step p at
-/// lp[r*lrs + p*lks]: a packed panel has lrs = 1, lks = MR). Rows at or past h repeat row h-1 (never read out of
-/// bounds; the caller discards them).
-let private kernel512 (kc: int) (lp: nativeptr<float32>) (lrs: int) (lks: int) (h: int) (rp: nativeptr<float32>) (dst: nativeptr<float32>) (ldd: int) (overwrite: bool) =
-    let mutable c00 = Vector512<float32>.Zero
-    let mutable c01 = Vector512<float32>.Zero
-    let mutable c02 = Vector512<float32>.Zero
-    let mutable c03 = Vector512<float32>.Zero
-    let mutable c10 = Vector512<float32>.Zero
-    let mutable c11 = Vector512<float32>.Zero
-    let mutable c12 = Vector512<float32>.Zero
-    let mutable c13 = Vector512<float32>.Zero
-    let mutable c20 = Vector512<float32>.Zero
-    let mutable c21 = Vector512<float32>.Zero
-    let mutable c22 = Vector512<float32>.Zero
-    let mutable c23 = Vector512<float32>.Zero
-    let mutable c30 = Vector512<float32>.Zero
-    let mutable c31 = Vector512<float32>.Zero
-    let mutable c32 = Vector512<float32>.Zero
-    let mutable c33 = Vector512<float32>.Zero
-    let mutable c40 = Vector512<float32>.Zero
-    let mutable c41 = Vector512<float32>.Zero
-    let mutable c42 = Vector512<float32>.Zero
-    let mutable c43 = Vector512<float32>.Zero
-    let mutable c50 = Vector512<float32>.Zero
-    let mutable c51 = Vector512<float32>.Zero
-    let mutable c52 = Vector512<float32>.Zero
-    let mutable c53 = Vector512<float32>.Zero
-    let mutable l0 = lp
-    let mutable l1 = pAdd lp ((min 1 (h - 1)) * lrs)
-    let mutable l2 = pAdd lp ((min 2 (h - 1)) * lrs)
-    let mutable l3 = pAdd lp ((min 3 (h - 1)) * lrs)
-    let mutable l4 = pAdd lp ((min 4 (h - 1)) * lrs)
-    let mutable l5 = pAdd lp ((min 5 (h - 1)) * lrs)
-    let mutable r = rp
-    let mutable p = 0
-    while p < kc do
-        let b0 = Vector512.Load r
-        let b1 = Vector512.Load(pAdd r 16)
-        let b2 = Vector512.Load(pAdd r 32)
-        let b3 = Vector512.Load(pAdd r 48)
-        let a0 = Vector512.Create(NativePtr.read l0)
-        c00 <- Vector512.FusedMultiplyAdd(a0, b0, c00)
-        c01 <- Vector512.FusedMultiplyAdd(a0, b1, c01)
-        c02 <- Vector512.FusedMultiplyAdd(a0, b2, c02)
-        c03 <- Vector512.FusedMultiplyAdd(a0, b3, c03)
-        let a1 = Vector512.Create(NativePtr.read l1)
-        c10 <- Vector512.FusedMultiplyAdd(a1, b0, c10)
-        c11 <- Vector512.FusedMultiplyAdd(a1, b1, c11)
-        c12 <- Vector512.FusedMultiplyAdd(a1, b2, c12)
-        c13 <- Vector512.FusedMultiplyAdd(a1, b3, c13)
-        let a2 = Vector512.Create(NativePtr.read l2)
-        c20 <- Vector512.FusedMultiplyAdd(a2, b0, c20)
-        c21 <- Vector512.FusedMultiplyAdd(a2, b1, c21)
-        c22 <- Vector512.FusedMultiplyAdd(a2, b2, c22)
-        c23 <- Vector512.FusedMultiplyAdd(a2, b3, c23)
-        let a3 = Vector512.Create(NativePtr.read l3)
-        c30 <- Vector512.FusedMultiplyAdd(a3, b0, c30)
-        c31 <- Vector512.FusedMultiplyAdd(a3, b1, c31)
-        c32 <- Vector512.FusedMultiplyAdd(a3, b2, c32)
-        c33 <- Vector512.FusedMultiplyAdd(a3, b3, c33)
-        let a4 = Vector512.Create(NativePtr.read l4)
-        c40 <- Vector512.FusedMultiplyAdd(a4, b0, c40)
-        c41 <- Vector512.FusedMultiplyAdd(a4, b1, c41)
-        c42 <- Vector512.FusedMultiplyAdd(a4, b2, c42)
-        c43 <- Vector512.FusedMultiplyAdd(a4, b3, c43)
-        let a5 = Vector512.Create(NativePtr.read l5)
-        c50 <- Vector512.FusedMultiplyAdd(a5, b0, c50)
-        c51 <- Vector512.FusedMultiplyAdd(a5, b1, c51)
-        c52 <- Vector512.FusedMultiplyAdd(a5, b2, c52)
-        c53 <- Vector512.FusedMultiplyAdd(a5, b3, c53)
-        l0 <- pAdd l0 lks
-        l1 <- pAdd l1 lks
-        l2 <- pAdd l2 lks
-        l3 <- pAdd l3 lks
-        l4 <- pAdd l4 lks
-        l5 <- pAdd l5 lks
-        r <- pAdd r 64
-        p <- p + 1
-    let inline put (row: int) (v: int) (x: Vector512<float32>) =
-        let d = pAdd dst (row * ldd + v * 16)
-        if overwrite then Vector512.Store(x, d) else Vector512.Store(Vector512.Load d + x, d)
-    put 0 0 c00; put 0 1 c01; put 0 2 c02; put 0 3 c03
-    put 1 0 c10; put 1 1 c11; put 1 2 c12; put 1 3 c13
-    put 2 0 c20; put 2 1 c21; put 2 2 c22; put 2 3 c23
-    put 3 0 c30; put 3 1 c31; put 3 2 c32; put 3 3 c33
-    put 4 0 c40; put 4 1 c41; put 4 2 c42; put 4 3 c43
-    put 5 0 c50; put 5 1 c51; put 5 2 c52; put 5 3 c53
-
-/// The 6 x 16 micro-kernel on 256-bit vectors (12 ymm accumulators + 2 + 1 of 16 registers).
-let private kernel256 (kc: int) (lp: nativeptr<float32>) (lrs: int) (lks: int) (h: int) (rp: nativeptr<float32>) (dst: nativeptr<float32>) (ldd: int) (overwrite: bool) =
-    let mutable c00 = Vector256<float32>.Zero
-    let mutable c01 = Vector256<float32>.Zero
-    let mutable c10 = Vector256<float32>.Zero
-    let mutable c11 = Vector256<float32>.Zero
-    let mutable c20 = Vector256<float32>.Zero
-    let mutable c21 = Vector256<float32>.Zero
-    let mutable c30 = Vector256<float32>.Zero
-    let mutable c31 = Vector256<float32>.Zero
-    let mutable c40 = Vector256<float32>.Zero
-    let mutable c41 = Vector256<float32>.Zero
-    let mutable c50 = Vector256<float32>.Zero
-    let mutable c51 = Vector256<float32>.Zero
-    let mutable l0 = lp
-    let mutable l1 = pAdd lp ((min 1 (h - 1)) * lrs)
-    let mutable l2 = pAdd lp ((min 2 (h - 1)) * lrs)
-    let mutable l3 = pAdd lp ((min 3 (h - 1)) * lrs)
-    let mutable l4 = pAdd lp ((min 4 (h - 1)) * lrs)
-    let mutable l5 = pAdd lp ((min 5 (h - 1)) * lrs)
-    let mutable r = rp
-    let mutable p = 0
-    while p < kc do
-        let b0 = Vector256.Load r
-        let b1 = Vector256.Load(pAdd r 8)
-        let a0 = Vector256.Create(NativePtr.read l0)
-        c00 <- Vector256.FusedMultiplyAdd(a0, b0, c00)
-        c01 <- Vector256.FusedMultiplyAdd(a0, b1, c01)
-        let a1 = Vector256.Create(NativePtr.read l1)
-        c10 <- Vector256.FusedMultiplyAdd(a1, b0, c10)
-        c11 <- Vector256.FusedMultiplyAdd(a1, b1, c11)
-        let a2 = Vector256.Create(NativePtr.read l2)
-        c20 <- Vector256.FusedMultiplyAdd(a2, b0, c20)
-        c21 <- Vector256.FusedMultiplyAdd(a2, b1, c21)
-        let a3 = Vector256.Create(NativePtr.read l3)
-        c30 <- Vector256.FusedMultiplyAdd(a3, b0, c30)
-        c31 <- Vector256.FusedMultiplyAdd(a3, b1, c31)
-        let a4 = Vector256.Create(NativePtr.read l4)
-        c40 <- Vector256.FusedMultiplyAdd(a4, b0, c40)
-        c41 <- Vector256.FusedMultiplyAdd(a4, b1, c41)
-        let a5 = Vector256.Create(NativePtr.read l5)
-        c50 <- Vector256.FusedMultiplyAdd(a5, b0, c50)
-        c51 <- Vector256.FusedMultiplyAdd(a5, b1, c51)
-        l0 <- pAdd l0 lks
-        l1 <- pAdd l1 lks
-        l2 <- pAdd l2 lks
-        l3 <- pAdd l3 lks
-        l4 <- pAdd l4 lks
-        l5 <- pAdd l5 lks
-        r <- pAdd r 16
-        p <- p + 1
-    let inline put (row: int) (v: int) (x: Vector256<float32>) =
-        let d = pAdd dst (row * ldd + v * 8)
-        if overwrite then Vector256.Store(x, d) else Vector256.Store(Vector256.Load d + x, d)
-    put 0 0 c00; put 0 1 c01; put 1 0 c10; put 1 1 c11; put 2 0 c20; put 2 1 c21
-    put 3 0 c30; put 3 1 c31; put 4 0 c40; put 4 1 c41; put 5 0 c50; put 5 1 c51
-
-/// Pack rows [i0, i0+h) x k-range [p0, p0+kc) of an L whose columns are contiguous (lrs = 1, e.g. op(A) = A^T)
-/// into MR-row micro-panels dst[q*MR*kc + p*MR + r], zero-padding rows past h. The loop runs p-outer so each stored
-/// row (one page apart from the next) is visited once per block; interior copies move 8 floats (the 2 extra land
-/// in the next p's slot, which is written afterwards). `rowsTotal` bounds reads.
-let private packL (l: nativeptr<float32>) (lks: int) (rowsTotal: int) (i0: int) (h: int) (p0: int) (kc: int) (dst: nativeptr<float32>) =
-    let panels = (h + MR - 1) / MR
-    for p in 0 .. kc - 1 do
-        let s = pAdd l (i0 + (p0 + p) * lks)
-        for q in 0 .. panels - 1 do
-            let d = pAdd dst (q * MR * kc + p * MR)
-            let r0 = q * MR
-            if r0 + MR <= h && p < kc - 1 && i0 + r0 + 8 <= rowsTotal then
-                Vector256.Store(Vector256.Load(pAdd s r0), d)
-            else
-                for r in 0 .. MR - 1 do NativePtr.set d r (if r0 + r < h then NativePtr.get s (r0 + r) else 0.0f)
-
-/// 16 x 16 transpose in registers (unpack 32-bit, unpack 64-bit, two rounds of 128-bit lane shuffles): reads 16
-/// rows of 16 floats (src + t*lds), writes the 16 columns as rows (dst + c*ldd).
-let private transpose16 (src: nativeptr<float32>) (lds: int) (dst: nativeptr<float32>) (ldd: int) =
-    let inline ld t = Vector512.Load(pAdd src (t * lds))
-    let inline lo (a: Vector512<float32>) (b: Vector512<float32>) = Avx512F.UnpackLow(a, b)
-    let inline hi (a: Vector512<float32>) (b: Vector512<float32>) = Avx512F.UnpackHigh(a, b)
-    let inline lo2 (a: Vector512<float32>) (b: Vector512<float32>) = Avx512F.UnpackLow(a.AsDouble(), b.AsDouble()).AsSingle()
-    let inline hi2 (a: Vector512<float32>) (b: Vector512<float32>) = Avx512F.UnpackHigh(a.AsDouble(), b.AsDouble()).AsSingle()
-    let inline sh (a: Vector512<float32>) (b: Vector512<float32>) (ctl: byte) = Avx512F.Shuffle4x128(a, b, ctl)
-    // stage 1: t[2i] / t[2i+1] interleave rows 2i and 2i+1
-    let r0, r1, r2, r3 = ld 0, ld 1, ld 2, ld 3
-    let t0, t1, t2, t3 = lo r0 r1, hi r0 r1, lo r2 r3, hi r2 r3
-    let r4, r5, r6, r7 = ld 4, ld 5, ld 6, ld 7
-    let t4, t5, t6, t7 = lo r4 r5, hi r4 r5, lo r6 r7, hi r6 r7
-    let r8, r9, r10, r11 = ld 8, ld 9, ld 10, ld 11
-    let t8, t9, t10, t11 = lo r8 r9, hi r8 r9, lo r10 r11, hi r10 r11
-    let r12, r13, r14, r15 = ld 12, ld 13, ld 14, ld 15
-    let t12, t13, t14, t15 = lo r12 r13, hi r12 r13, lo r14 r15, hi r14 r15
-    // stage 2: u[4i + c], 128-bit lane L = column 4L + c of rows 4i..4i+3
-    let u0, u1, u2, u3 = lo2 t0 t2, hi2 t0 t2, lo2 t1 t3, hi2 t1 t3
-    let u4, u5, u6, u7 = lo2 t4 t6, hi2 t4 t6, lo2 t5 t7, hi2 t5 t7
-    let u8, u9, u10, u11 = lo2 t8 t10, hi2 t8 t10, lo2 t9 t11, hi2 t9 t11
-    let u12, u13, u14, u15 = lo2 t12 t14, hi2 t12 t14, lo2 t13 t15, hi2 t13 t15
-    // stage 3: gather lane L of u[c], u[4+c], u[8+c], u[12+c] into output row 4L + c
-    let inline finish (c: int) (a: Vector512<float32>) (b: Vector512<float32>) (e: Vector512<float32>) (f: Vector512<float32>) =
-        let v0 = sh a b 0x88uy
-        let v1 = sh a b 0xDDuy
-        let w0 = sh e f 0x88uy
-        let w1 = sh e f 0xDDuy
-        Vector512.Store(sh v0 w0 0x88uy, pAdd dst (c * ldd))
-        Vector512.Store(sh v1 w1 0x88uy, pAdd dst ((4 + c) * ldd))
-        Vector512.Store(sh v0 w0 0xDDuy, pAdd dst ((8 + c) * ldd))
-        Vector512.Store(sh v1 w1 0xDDuy, pAdd dst ((12 + c) * ldd))
-    finish 0 u0 u4 u8 u12
-    finish 1 u1 u5 u9 u13
-    finish 2 u2 u6 u10 u14
-    finish 3 u3 u7 u11 u15
-
-/// Pack k-range [p0, p0+kc) x columns [j0, j0+w) of R (element (p, j) at r[p*rks + j*rcs]) into a micro-panel
-/// dst[p*nr + c], zero-padding columns past w.
-let private packR (r: nativeptr<float32>) (rks: int) (rcs: int) (p0: int) (kc: int) (j0: int) (w: int) (nr: int) (dst: nativeptr<float32>) =
-    if rcs = 1 && w = nr then
-        for p in 0 .. kc - 1 do
-            let s = pAdd r ((p0 + p) * rks + j0)
-            let d = pAdd dst (p * nr)
-            if nr = 64 then
-                Vector512.Store(Vector512.Load s, d)
-                Vector512.Store(Vector512.Load(pAdd s 16), pAdd d 16)
-                Vector512.Store(Vector512.Load(pAdd s 32), pAdd d 32)
-                Vector512.Store(Vector512.Load(pAdd s 48), pAdd d 48)
-            else
-                for q in 0 .. nr - 1 do NativePtr.set d q (NativePtr.get s q)
-    elif rcs = 1 then
-        for p in 0 .. kc - 1 do
-            let s = pAdd r ((p0 + p) * rks + j0)
-            let d = pAdd dst (p * nr)
-            for q in 0 .. nr - 1 do NativePtr.set d q (if q < w then NativePtr.get s q else 0.0f)
-    else
-        // columns of R are contiguous along p (rks = 1 after a transpose): transpose 16 x 16 blocks
-        let full16 = if rks = 1 && Avx512F.IsSupported then kc / 16 * 16 else 0
-        let mutable q0 = 0
-        while q0 < nr do
-            if q0 + 16 <= w && full16 > 0 then
-                let mutable pb = 0
-                while pb < full16 do
-                    transpose16 (pAdd r ((p0 + pb) + (j0 + q0) * rcs)) rcs (pAdd dst (pb * nr + q0)) nr
-                    pb <- pb + 16
-            let pStart = if q0 + 16 <= w then full16 else 0
-            // the remaining p (and partial column groups) in 16-row strips, scalar
-            let mutable pb = pStart
-            while pb < kc do
-                let pe = min kc (pb + 16)
-                for q in q0 .. min nr (q0 + 16) - 1 do
-                    if q < w then
-                        let s = pAdd r ((j0 + q) * rcs + p0 * rks)
-                        for p in pb .. pe - 1 do NativePtr.set dst (p * nr + q) (NativePtr.get s (p * rks))
-                    else
-                        for p in pb .. pe - 1 do NativePtr.set dst (p * nr + q) 0.0f
-                pb <- pe
-            q0 <- q0 + 16
-
 /// The blocked product on generic strided views: C (rows x cols, element (i, j) at c[i*crs + j*ccs]) (+)= L R,
 /// L rows x k (strides lrs, lks), R k x cols (strides rks, rcs). `overwrite` = the first k-block replaces C.
-/// Loops (BLIS order): R column blocks of RC / k-blocks of KC (R packed once, shared) / L row blocks of LC (packed
-/// once and shared when needed) / parallel work items of MB x VB tiles of C / MR x NR micro-tiles.
+/// Per block of RC columns and pass of k-blocks: one parallel region packs R (every panel of every k-block), a
+/// second runs the work items (tiles of C), each looping over the pass's k-blocks in order. Two barriers per pass
+/// (one pass for all but huge k x n) keep a descheduled thread on a shared machine from stalling many short
+/// regions, and a work item's C tile stays in L2 across its k-blocks.
 let private blocked (l: float32[]) (lOff: int) (lrs: int) (lks: int)
                     (r: float32[]) (rOff: int) (rks: int) (rcs: int)
                     (c: float32[]) (cOff: int) (crs: int) (ccs: int)
                     (rows: int) (cols: int) (k: int) (overwrite: bool) =
     // L rows contiguous along k (lks = 1): the kernel reads them in place (6 sequential streams). Otherwise each step
-    // p is a stored row apart (a page for large m), so the block is packed first, streaming whole stored rows.
+    // p is a stored row apart (a page for large m): each item packs its rows per k-block, streaming row segments
+    // of MBP floats.
     let packLeft = lks <> 1
     if packLeft && lrs <> 1 then invalidArg "lrs" "gemm: L must have a unit stride along rows or along k"
     let nr = NR
     let use512 = nr = 64
-    let kcMax = min KC k
-    let rBuf = ArrayPool<float32>.Shared.Rent(kcMax * ((min RC cols + nr - 1) / nr * nr))
-    let lBuf = if packLeft then ArrayPool<float32>.Shared.Rent(kcMax * ((min LC rows + MR - 1) / MR * MR)) else null
+    let mb = if packLeft then MBP else MB
+    let ncMax = (min RC cols + nr - 1) / nr * nr
+    let kbPerPass = max 1 (min ((k + KC - 1) / KC) (RBudget / (KC * ncMax)))
+    let rBuf = ArrayPool<float32>.Shared.Rent(min k (kbPerPass * KC) * ncMax)
     try
         let mutable jc = 0
         while jc < cols do
             let nc = min RC (cols - jc)
-            let rPanels = (nc + nr - 1) / nr
-            let mutable pc = 0
-            while pc < k do
-                let kc = min KC (k - pc)
-                let first = overwrite && pc = 0
-                let jc0, pc0 = jc, pc
-                // R block: each panel packed by one thread
-                Threads.For(rPanels, kc * nr, Action<int, int>(fun lo hi ->
+            let ncPad = (nc + nr - 1) / nr * nr
+            let rPanels = ncPad / nr
+            let mutable pass0 = 0
+            while pass0 < k do
+                let passK = min (kbPerPass * KC) (k - pass0)
+                let nKb = (passK + KC - 1) / KC
+                let jc0, ps0 = jc, pass0
+                // 1. pack R: k-block b, panel q at rBuf[b*KC*ncPad + q*nr*kc_b]
+                Threads.For(nKb * rPanels, KC * nr, Action<int, int>(fun lo hi ->
                     use pr = fixed r
                     use prb = fixed rBuf
-                    for q in lo .. hi - 1 do
+                    for t in lo .. hi - 1 do
+                        let kb, q = t / rPanels, t % rPanels
+                        let kc = min KC (passK - kb * KC)
                         let j0 = q * nr
-                        packR (pAdd pr rOff) rks rcs pc0 kc (jc0 + j0) (min nr (nc - j0)) nr (pAdd prb (q * nr * kc))))
-                let mutable ic = 0
-                while ic < rows do
-                    let mc = min LC (rows - ic)
-                    let ic0 = ic
-                    if packLeft then
-                        // L block: groups of MB rows; each thread streams its range of every stored row
-                        Threads.For((mc + MB - 1) / MB, MB * kc, Action<int, int>(fun lo hi ->
-                            use pl = fixed l
-                            use plb = fixed lBuf
-                            let i0 = lo * MB
-                            packL (pAdd pl lOff) lks rows (ic0 + i0) (min mc (hi * MB) - i0) pc0 kc (pAdd plb (i0 * kc))))
-                    // work items of MB x VB tiles of C
-                    let nIb = (mc + MB - 1) / MB
-                    let nVb = (nc + VB - 1) / VB
-                    Threads.For(nIb * nVb, MB * VB * kc, Action<int, int>(fun lo hi ->
+                        packR (pAdd pr rOff) rks rcs (ps0 + kb * KC) kc (jc0 + j0) (min nr (nc - j0)) nr
+                              (pAdd prb (kb * KC * ncPad + q * nr * kc))))
+                // 2. work items of mb x VB tiles of C, each over all k-blocks of the pass
+                // items group whole micro-tiles, so their size never changes a result; few rows -> narrower items
+                let nIb = (rows + mb - 1) / mb
+                let vbw =
+                    if nIb * ((nc + VB - 1) / VB) >= MinItems then VB
+                    else max nr ((nc * nIb + MinItems * nr - 1) / (MinItems * nr) * nr)
+                let nVb = (nc + vbw - 1) / vbw
+                Threads.For(nIb * nVb, mb * vbw * passK, Action<int, int>(fun lo hi ->
+                    let lBuf = if packLeft then ArrayPool<float32>.Shared.Rent(mb / MR * lPanelStride KC) else null
+                    try
                         use pl = fixed l
                         use plb = fixed lBuf
                         use prb = fixed rBuf
@@ -352,40 +110,46 @@ let private blocked (l: float32[]) (lOff: int) (lrs: int) (lks: int)
                         let tmp = NativePtr.stackalloc<float32> (MR * 64)
                         for item in lo .. hi - 1 do
                             let ib, vb = item / nVb, item % nVb
-                            let i1 = min mc ((ib + 1) * MB)
-                            let j1 = min nc ((vb + 1) * VB)
-                            let mutable i = ib * MB
-                            while i < i1 do
-                                let h = min MR (i1 - i)
-                                let lpan, prs, pks, ph =
-                                    if packLeft then pAdd plb (i * kc), 1, MR, MR
-                                    else pAdd pl (lOff + (ic0 + i) * lrs + pc0 * lks), lrs, lks, h
-                                let mutable j = vb * VB
-                                while j < j1 do
-                                    let rpan = pAdd prb (j * kc)
-                                    let w = min nr (nc - j)
-                                    let origin = cOff + (ic0 + i) * crs + (jc0 + j) * ccs
-                                    if ccs = 1 && h = MR && w = nr then
-                                        if use512 then kernel512 kc lpan prs pks ph rpan (pAdd pcc origin) crs first
-                                        else kernel256 kc lpan prs pks ph rpan (pAdd pcc origin) crs first
-                                    else
-                                        if use512 then kernel512 kc lpan prs pks ph rpan tmp nr true
-                                        else kernel256 kc lpan prs pks ph rpan tmp nr true
-                                        for rr in 0 .. h - 1 do
-                                            let d = pAdd pcc (origin + rr * crs)
-                                            let s = pAdd tmp (rr * nr)
-                                            if first then
-                                                for q in 0 .. w - 1 do NativePtr.set d (q * ccs) (NativePtr.get s q)
-                                            else
-                                                for q in 0 .. w - 1 do NativePtr.set d (q * ccs) (NativePtr.get d (q * ccs) + NativePtr.get s q)
-                                    j <- j + nr
-                                i <- i + MR))
-                    ic <- ic + mc
-                pc <- pc + kc
+                            let i0 = ib * mb
+                            let i1 = min rows (i0 + mb)
+                            let j1 = min nc ((vb + 1) * vbw)
+                            for kb in 0 .. nKb - 1 do
+                                let pc = ps0 + kb * KC
+                                let kc = min KC (passK - kb * KC)
+                                let first = overwrite && pc = 0
+                                if packLeft then packL (pAdd pl lOff) lks rows i0 (i1 - i0) pc kc plb
+                                let rBlock = pAdd prb (kb * KC * ncPad)
+                                let mutable i = i0
+                                while i < i1 do
+                                    let h = min MR (i1 - i)
+                                    let lpan, prs, pks, ph =
+                                        if packLeft then pAdd plb ((i - i0) / MR * lPanelStride kc), 1, MR, MR
+                                        else pAdd pl (lOff + i * lrs + pc * lks), lrs, lks, h
+                                    let mutable j = vb * vbw
+                                    while j < j1 do
+                                        let rpan = pAdd rBlock (j * kc)
+                                        let w = min nr (nc - j)
+                                        let origin = cOff + i * crs + (jc0 + j) * ccs
+                                        if ccs = 1 && h = MR && w = nr then
+                                            if use512 then kernel512 kc lpan prs pks ph rpan (pAdd pcc origin) crs first
+                                            else kernel256 kc lpan prs pks ph rpan (pAdd pcc origin) crs first
+                                        else
+                                            if use512 then kernel512 kc lpan prs pks ph rpan tmp nr true
+                                            else kernel256 kc lpan prs pks ph rpan tmp nr true
+                                            // edge tile, or C^T (lanes strided): each row of C once
+                                            for q in 0 .. w - 1 do
+                                                let d = pAdd pcc (origin + q * ccs)
+                                                for rr in 0 .. h - 1 do
+                                                    let v = NativePtr.get tmp (rr * nr + q)
+                                                    NativePtr.set d (rr * crs) (if first then v else NativePtr.get d (rr * crs) + v)
+                                        j <- j + nr
+                                    i <- i + MR
+                    finally
+                        if packLeft then ArrayPool<float32>.Shared.Return lBuf))
+                pass0 <- pass0 + passK
             jc <- jc + nc
     finally
         ArrayPool<float32>.Shared.Return rBuf
-        if packLeft then ArrayPool<float32>.Shared.Return lBuf
 
 /// Plain loops for tiny products (and machines without accelerated vectors): sum over p in order.
 let private naive (transA: bool) (transB: bool) (m: int) (n: int) (k: int)
@@ -428,11 +192,22 @@ let gemm (transA: bool) (transB: bool) (m: int) (n: int) (k: int)
         else
             let ars, acs = if transA then 1, m else k, 1
             let brs, bcs = if transB then 1, k else n, 1
+            // Orientation by estimated cycles (shapes only, so never thread-dependent), weights fitted to timings on
+            // an AVX-512 Zen machine: padded FMA work at 32 lanes per cycle; per element, packing a transposed L 1
+            // (strided reads), packing R 0.5 (copy) or 1.4 (transpose; both a round trip through L3 for big R),
+            // scattering C^T tiles 2.4 per k-block. Typically: direct, unless direct must pack a transposed L
+            // against a narrow n (weight gradients X^T G), where the swap turns that pack into a copy.
             let nr = NR
-            let pad x q = (x + q - 1) / q * q
-            // padded work of each orientation; swap when lanes along m waste less
-            let direct = int64 (pad m MR) * int64 (pad n nr)
-            let swapped = int64 (pad n MR) * int64 (pad m nr)
+            let pad x q = float ((x + q - 1) / q * q)
+            let kBlocks = float ((k + KC - 1) / KC)
+            let cost rows cols lks rcs transposedC =
+                pad rows MR * pad cols nr * float k / 32.0
+                + (if lks <> 1 then 1.0 * float rows * float k else 0.0)
+                + (if rcs = 1 then 0.5 else 1.4) * float k * float cols
+                + (if transposedC then 2.4 * float rows * float cols * kBlocks else 0.0)
+            let direct = cost m n acs bcs false
+            // swapped: L = op(B)^T (k-stride brs), R = op(A)^T (column stride ars)
+            let swapped = cost n m brs ars true
             if swapped < direct then
                 // C^T (n x m, element (j, i) at c[i*n + j]) = op(B)^T op(A)^T
                 blocked b bOff bcs brs a aOff acs ars c cOff 1 n n m k overwrite
