@@ -100,7 +100,7 @@ let private blocked (l: float32[]) (lOff: int) (lrs: int) (lks: int)
                     if nIb * ((nc + VB - 1) / VB) >= MinItems then VB
                     else max nr ((nc * nIb + MinItems * nr - 1) / (MinItems * nr) * nr)
                 let nVb = (nc + vbw - 1) / vbw
-                Threads.For(nIb * nVb, mb * vbw * passK, Action<int, int>(fun lo hi ->
+                Threads.For(nIb * nVb, int (min (int64 mb * int64 vbw * int64 passK) (int64 Int32.MaxValue)), Action<int, int>(fun lo hi ->
                     let lBuf = if packLeft then ArrayPool<float32>.Shared.Rent(mb / MR * lPanelStride KC) else null
                     try
                         use pl = fixed l
