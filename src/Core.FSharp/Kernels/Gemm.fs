@@ -49,7 +49,25 @@ let private RBudget = 4194304
 
 /// Below this many multiply-adds the packing is not worth it.
 [<Literal>]
-let private TinyWork = 8192
+let private TinyWork = 1024
+
+/// d[0..w) = s[0..w) (first k-block) or d[0..w) += s[0..w): a row of an edge tile.
+let private storeRow (s: nativeptr<float32>) (d: nativeptr<float32>) (w: int) (first: bool) =
+    let mutable q = 0
+    if Vector512.IsHardwareAccelerated then
+        while q + 16 <= w do
+            let v = Vector512.Load(pAdd s q)
+            Vector512.Store((if first then v else Vector512.Load(pAdd d q) + v), pAdd d q)
+            q <- q + 16
+    elif Vector256.IsHardwareAccelerated then
+        while q + 8 <= w do
+            let v = Vector256.Load(pAdd s q)
+            Vector256.Store((if first then v else Vector256.Load(pAdd d q) + v), pAdd d q)
+            q <- q + 8
+    while q < w do
+        let v = NativePtr.get s q
+        NativePtr.set d q (if first then v else NativePtr.get d q + v)
+        q <- q + 1
 
 /// The blocked product on generic strided views: C (rows x cols, element (i, j) at c[i*crs + j*ccs]) (+)= L R,
 /// L rows x k (strides lrs, lks), R k x cols (strides rks, rcs). `overwrite` = the first k-block replaces C.
@@ -136,12 +154,17 @@ let private blocked (l: float32[]) (lOff: int) (lrs: int) (lks: int)
                                         else
                                             if use512 then kernel512 kc lpan prs pks ph rpan tmp nr true
                                             else kernel256 kc lpan prs pks ph rpan tmp nr true
-                                            // edge tile, or C^T (lanes strided): each row of C once
-                                            for q in 0 .. w - 1 do
-                                                let d = pAdd pcc (origin + q * ccs)
+                                            if ccs = 1 then
+                                                // edge tile: the valid part of each row
                                                 for rr in 0 .. h - 1 do
-                                                    let v = NativePtr.get tmp (rr * nr + q)
-                                                    NativePtr.set d (rr * crs) (if first then v else NativePtr.get d (rr * crs) + v)
+                                                    storeRow (pAdd tmp (rr * nr)) (pAdd pcc (origin + rr * crs)) w first
+                                            else
+                                                // C^T (lanes strided): each row of C once
+                                                for q in 0 .. w - 1 do
+                                                    let d = pAdd pcc (origin + q * ccs)
+                                                    for rr in 0 .. h - 1 do
+                                                        let v = NativePtr.get tmp (rr * nr + q)
+                                                        NativePtr.set d (rr * crs) (if first then v else NativePtr.get d (rr * crs) + v)
                                         j <- j + nr
                                     i <- i + MR
                     finally

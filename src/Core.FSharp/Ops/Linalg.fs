@@ -132,7 +132,7 @@ let linear (x: Tensor) (w: Tensor) (bias: Tensor option) =
     let y = uninit (rows * outF)
     match bias with
     | Some bs ->
-        for i in 0 .. rows - 1 do Array.blit bs.Data 0 y (i * outF) outF
+        Threads.For(rows, outF, Action<int, int>(fun lo hi -> for i in lo .. hi - 1 do Array.blit bs.Data 0 y (i * outF) outF))
         Gemm.gemm false false rows outF inF x.Data 0 w.Data 0 1.0f y 0
     | None -> Gemm.gemm false false rows outF inF x.Data 0 w.Data 0 0.0f y 0
     let inputs = match bias with Some bs -> [| x; w; bs |] | None -> [| x; w |]
