@@ -5,6 +5,8 @@
 [<RequireQualifiedAccess>]
 module GcnKd.Linalg
 
+#nowarn "9"
+
 open System
 open GcnKd
 open GcnKd.Kernels
