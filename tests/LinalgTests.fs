@@ -82,7 +82,7 @@ let ``matmul gradients hold past the tile sizes (70 x 45 x 33) in every transpos
                             (fun r -> refMatmulT ta tb r.[0] r.[1]) [| true; true |] [| a; b |] |> ignore
 
 [<Fact>]
-let ``matmul differentiates only the inputs that need it`` () =
+let ``matmul with a constant right operand gives the left one the gradient G b^T`` () =
     let a = Tensor.randn (Rng.create 1) [| 4; 3 |]
     let b = Tensor.randn (Rng.create 2) [| 3; 5 |]
     // b held fixed (a constant, not a differentiated input): a's gradient is G b^T
