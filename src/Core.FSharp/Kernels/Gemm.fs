@@ -5,15 +5,17 @@
 /// Design (GotoBLAS / BLIS: Goto & van de Geijn 2008; Van Zee & van de Geijn 2015): a register-blocked micro-kernel
 /// (Kernels/GemmKernels.fs) computes MR x NR tiles of C with FMAs, broadcasting one operand element by element (the
 /// "L" side, MR = 6 rows) against vectors of the other (the "R" side, NR = 64 lanes = 4 zmm). R is packed into
-/// contiguous micro-panels per k-block of KC (a 16 x 16 register transpose absorbs a transposed R); L is read in
-/// place when its rows run along k, else each work item packs its rows. Normally L = op(A) and R = op(B); the roles
-/// swap (tiles of C^T = op(B)^T op(A)^T, lanes along m) when a cost estimate says so, typically for a narrow n
-/// with a transposed A (weight gradients X^T G). Work items (tiles of C) run in parallel via Threads.For.
+/// contiguous micro-panels per k-block of KC (a 16 x 16 register transpose absorbs a transposed R), or read in place
+/// when its rows are contiguous and few L rows would reuse a copy; L is read in place when its rows run along k,
+/// else each work item packs its rows. Normally L = op(A) and R = op(B); the roles swap (tiles of C^T =
+/// op(B)^T op(A)^T, lanes along m) when a cost estimate says so, typically for a narrow n with a transposed A
+/// (weight gradients X^T G). Narrow outputs with op(A) rows along k (X W with 16 hidden units) use a dot-product
+/// kernel vectorised along k instead, which wastes no lanes. Work items (tiles of C) run in parallel via Threads.For.
 ///
-/// Determinism: each element of C is computed by exactly one micro-kernel call per k-block, which sums over p in
-/// order from zero, and the k-block partial sums are added into C in block order. Tiles, blocks, the orientation and
-/// the kernel depend only on the shapes (and the hardware), never on the thread count, so results are bit-identical
-/// for any `Threads.Count`.
+/// Determinism: each element of C is computed by exactly one micro-kernel call per k-block (the dot kernel: one call
+/// over all of k), which sums over p in a fixed order from zero, and the k-block partial sums are added into C in
+/// block order. Tiles, blocks, the path and the kernel depend only on the shapes (and the hardware), never on the
+/// thread count, so results are bit-identical for any `Threads.Count`.
 module GcnKd.Kernels.Gemm
 
 #nowarn "9"
@@ -43,6 +45,9 @@ let private MinItems = 16
 /// R columns packed at a time (a multiple of VB).
 [<Literal>]
 let RC = 4096
+/// At most this many L rows (R reused by few micro-panels) lets contiguous R panels be read in place, unpacked.
+[<Literal>]
+let private InPlaceRRows = 48
 /// Floats of packed R per pass over k (16 MiB); only a huge k x n needs more than one pass.
 [<Literal>]
 let private RBudget = 4194304
@@ -87,6 +92,8 @@ let private blocked (l: float32[]) (lOff: int) (lrs: int) (lks: int)
     let nr = NR
     let use512 = nr = 64
     let mb = if packLeft then MBP else MB
+    // R rows contiguous and few L rows to reuse a packed copy: the kernel reads full R panels in place
+    let inPlaceR = rcs = 1 && rows <= InPlaceRRows
     let ncMax = (min RC cols + nr - 1) / nr * nr
     let kbPerPass = max 1 (min ((k + KC - 1) / KC) (RBudget / (KC * ncMax)))
     let rBuf = ArrayPool<float32>.Shared.Rent(min k (kbPerPass * KC) * ncMax)
@@ -101,7 +108,7 @@ let private blocked (l: float32[]) (lOff: int) (lrs: int) (lks: int)
                 let passK = min (kbPerPass * KC) (k - pass0)
                 let nKb = (passK + KC - 1) / KC
                 let jc0, ps0 = jc, pass0
-                // 1. pack R: k-block b, panel q at rBuf[b*KC*ncPad + q*nr*kc_b]
+                // 1. pack R: k-block b, panel q at rBuf[b*KC*ncPad + q*nr*kc_b] (only partial panels when in place)
                 Threads.For(nKb * rPanels, KC * nr, Action<int, int>(fun lo hi ->
                     use pr = fixed r
                     use prb = fixed rBuf
@@ -109,8 +116,9 @@ let private blocked (l: float32[]) (lOff: int) (lrs: int) (lks: int)
                         let kb, q = t / rPanels, t % rPanels
                         let kc = min KC (passK - kb * KC)
                         let j0 = q * nr
-                        packR (pAdd pr rOff) rks rcs (ps0 + kb * KC) kc (jc0 + j0) (min nr (nc - j0)) nr
-                              (pAdd prb (kb * KC * ncPad + q * nr * kc))))
+                        if not inPlaceR || j0 + nr > nc then
+                            packR (pAdd pr rOff) rks rcs (ps0 + kb * KC) kc (jc0 + j0) (min nr (nc - j0)) nr
+                                  (pAdd prb (kb * KC * ncPad + q * nr * kc))))
                 // 2. work items of mb x VB tiles of C, each over all k-blocks of the pass
                 // items group whole micro-tiles, so their size never changes a result; few rows -> narrower items
                 let nIb = (rows + mb - 1) / mb
@@ -122,6 +130,7 @@ let private blocked (l: float32[]) (lOff: int) (lrs: int) (lks: int)
                     let lBuf = if packLeft then ArrayPool<float32>.Shared.Rent(mb / MR * lPanelStride KC) else null
                     try
                         use pl = fixed l
+                        use pr = fixed r
                         use plb = fixed lBuf
                         use prb = fixed rBuf
                         use pcc = fixed c
@@ -145,15 +154,17 @@ let private blocked (l: float32[]) (lOff: int) (lrs: int) (lks: int)
                                         else pAdd pl (lOff + i * lrs + pc * lks), lrs, lks, h
                                     let mutable j = vb * vbw
                                     while j < j1 do
-                                        let rpan = pAdd rBlock (j * kc)
                                         let w = min nr (nc - j)
+                                        let rpan, rstride =
+                                            if inPlaceR && w = nr then pAdd pr (rOff + pc * rks + jc0 + j), rks
+                                            else pAdd rBlock (j * kc), nr
                                         let origin = cOff + i * crs + (jc0 + j) * ccs
                                         if ccs = 1 && h = MR && w = nr then
-                                            if use512 then kernel512 kc lpan prs pks ph rpan (pAdd pcc origin) crs first
-                                            else kernel256 kc lpan prs pks ph rpan (pAdd pcc origin) crs first
+                                            if use512 then kernel512 kc lpan prs pks ph rpan rstride (pAdd pcc origin) crs first
+                                            else kernel256 kc lpan prs pks ph rpan rstride (pAdd pcc origin) crs first
                                         else
-                                            if use512 then kernel512 kc lpan prs pks ph rpan tmp nr true
-                                            else kernel256 kc lpan prs pks ph rpan tmp nr true
+                                            if use512 then kernel512 kc lpan prs pks ph rpan rstride tmp nr true
+                                            else kernel256 kc lpan prs pks ph rpan rstride tmp nr true
                                             if ccs = 1 then
                                                 // edge tile: the valid part of each row
                                                 for rr in 0 .. h - 1 do
@@ -173,6 +184,44 @@ let private blocked (l: float32[]) (lOff: int) (lrs: int) (lks: int)
             jc <- jc + nc
     finally
         ArrayPool<float32>.Shared.Return rBuf
+
+/// C (m x n) (+)= L M^T for narrow C through the dot-product kernel: L = op(A) read in place (rows lrs apart,
+/// contiguous along k), M = op(B)^T with rows contiguous along k (B itself when transB, else a transposed copy,
+/// small since n is). Parallel over blocks of whole 6-row tiles; each C element is one kernel's full sum over k.
+let private dotProduct (a: float32[]) (aOff: int) (lrs: int) (b: float32[]) (bOff: int) (transB: bool)
+                       (m: int) (n: int) (k: int) (c: float32[]) (cOff: int) (overwrite: bool) =
+    let mBuf = if transB then null else ArrayPool<float32>.Shared.Rent(n * k)
+    try
+        let mArr, mOff =
+            if transB then b, bOff
+            else
+                // M[j, p] = B[p, j], in 16-row strips of B so reads and writes stay within a few pages
+                let mutable p0 = 0
+                while p0 < k do
+                    let p1 = min k (p0 + 16)
+                    for j in 0 .. n - 1 do
+                        for p in p0 .. p1 - 1 do mBuf.[j * k + p] <- b.[bOff + p * n + j]
+                    p0 <- p1
+                mBuf, 0
+        let rowsPerItem = max DR (min 96 ((m + MinItems * DR - 1) / (MinItems * DR) * DR))
+        Threads.For((m + rowsPerItem - 1) / rowsPerItem, rowsPerItem * n * k, Action<int, int>(fun lo hi ->
+            use pa = fixed a
+            use pm = fixed mArr
+            use pc = fixed c
+            let sums = NativePtr.stackalloc<float32> (DR * DC)
+            for item in lo .. hi - 1 do
+                let i1 = min m ((item + 1) * rowsPerItem)
+                let mutable i = item * rowsPerItem
+                while i < i1 do
+                    let h = min DR (i1 - i)
+                    let mutable j = 0
+                    while j < n do
+                        dotKernel k (pAdd pa (aOff + i * lrs)) lrs h (pAdd pm (mOff + j * k)) k (min DC (n - j))
+                                  (pAdd pc (cOff + i * n + j)) n overwrite sums
+                        j <- j + DC
+                    i <- i + DR))
+    finally
+        if not transB then ArrayPool<float32>.Shared.Return mBuf
 
 /// Plain loops for tiny products (and machines without accelerated vectors): sum over p in order.
 let private naive (transA: bool) (transB: bool) (m: int) (n: int) (k: int)
@@ -231,7 +280,13 @@ let gemm (transA: bool) (transB: bool) (m: int) (n: int) (k: int)
             let direct = cost m n acs bcs false
             // swapped: L = op(B)^T (k-stride brs), R = op(A)^T (column stride ars)
             let swapped = cost n m brs ars true
-            if swapped < direct then
+            // dot-product kernel (needs op(A) rows along k): no padded lanes, but a 16-lane sum per C element
+            let dot =
+                if transA || not Vector512.IsHardwareAccelerated then Double.PositiveInfinity
+                else pad m DR * pad n DC * pad k 16 / 32.0 + 8.0 * float m * float n + (if transB then 0.0 else 1.4 * float k * float n)
+            if dot < min direct swapped then
+                dotProduct a aOff k b bOff transB m n k c cOff overwrite
+            elif swapped < direct then
                 // C^T (n x m, element (j, i) at c[i*n + j]) = op(B)^T op(A)^T
                 blocked b bOff bcs brs a aOff acs ars c cOff 1 n n m k overwrite
             else

@@ -20,10 +20,11 @@ let NR = if Vector512.IsHardwareAccelerated then 64 else 16
 let inline pAdd (p: nativeptr<float32>) (i: int) = NativePtr.add p i
 
 /// The 6 x 64 micro-kernel: acc = sum_p L[:, p] (x) R[p, :], then dst = acc (overwrite) or dst += acc, rows of dst
-/// ldd apart. R is a packed panel (kc x 64); L is read in place through strides (row r, step p at
+/// ldd apart. R rows are rstride apart (64 for a packed panel, or a row of R itself read in place); L is read through
+/// strides (row r, step p at
 /// lp[r*lrs + p*lks]: a packed panel has lrs = 1, lks = MR). Rows at or past h repeat row h-1 (never read out of
 /// bounds; the caller discards them).
-let kernel512 (kc: int) (lp: nativeptr<float32>) (lrs: int) (lks: int) (h: int) (rp: nativeptr<float32>) (dst: nativeptr<float32>) (ldd: int) (overwrite: bool) =
+let kernel512 (kc: int) (lp: nativeptr<float32>) (lrs: int) (lks: int) (h: int) (rp: nativeptr<float32>) (rstride: int) (dst: nativeptr<float32>) (ldd: int) (overwrite: bool) =
     let mutable c00 = Vector512<float32>.Zero
     let mutable c01 = Vector512<float32>.Zero
     let mutable c02 = Vector512<float32>.Zero
@@ -97,7 +98,7 @@ let kernel512 (kc: int) (lp: nativeptr<float32>) (lrs: int) (lks: int) (h: int) 
         l3 <- pAdd l3 lks
         l4 <- pAdd l4 lks
         l5 <- pAdd l5 lks
-        r <- pAdd r 64
+        r <- pAdd r rstride
         p <- p + 1
     let inline put (row: int) (v: int) (x: Vector512<float32>) =
         let d = pAdd dst (row * ldd + v * 16)
@@ -110,7 +111,7 @@ let kernel512 (kc: int) (lp: nativeptr<float32>) (lrs: int) (lks: int) (h: int) 
     put 5 0 c50; put 5 1 c51; put 5 2 c52; put 5 3 c53
 
 /// The 6 x 16 micro-kernel on 256-bit vectors (12 ymm accumulators + 2 + 1 of 16 registers).
-let kernel256 (kc: int) (lp: nativeptr<float32>) (lrs: int) (lks: int) (h: int) (rp: nativeptr<float32>) (dst: nativeptr<float32>) (ldd: int) (overwrite: bool) =
+let kernel256 (kc: int) (lp: nativeptr<float32>) (lrs: int) (lks: int) (h: int) (rp: nativeptr<float32>) (rstride: int) (dst: nativeptr<float32>) (ldd: int) (overwrite: bool) =
     let mutable c00 = Vector256<float32>.Zero
     let mutable c01 = Vector256<float32>.Zero
     let mutable c10 = Vector256<float32>.Zero
@@ -158,7 +159,7 @@ let kernel256 (kc: int) (lp: nativeptr<float32>) (lrs: int) (lks: int) (h: int) 
         l3 <- pAdd l3 lks
         l4 <- pAdd l4 lks
         l5 <- pAdd l5 lks
-        r <- pAdd r 16
+        r <- pAdd r rstride
         p <- p + 1
     let inline put (row: int) (v: int) (x: Vector256<float32>) =
         let d = pAdd dst (row * ldd + v * 8)
@@ -279,3 +280,99 @@ let packR (r: nativeptr<float32>) (rks: int) (rcs: int) (p0: int) (kc: int) (j0:
                         for p in pb .. pe - 1 do NativePtr.set dst (p * nr + q) 0.0f
                 pb <- pe
             q0 <- q0 + 16
+
+/// Rows and columns of a dot-kernel tile.
+[<Literal>]
+let DR = 6
+[<Literal>]
+let DC = 4
+
+/// The 6 x 4 dot-product micro-kernel for narrow outputs: C[r, c] = sum_p L[r, p] M[c, p] with both L rows and M rows
+/// contiguous along p (lp + r*lrs, mp + c*mrs), vectorised along p (24 zmm accumulators of 16 lanes, 4 M vectors
+/// and 1 L vector live), so no lanes are wasted when C has only a few columns. The lanes are summed at the end
+/// (Vector512.Sum, a fixed tree) and the p past the last multiple of 16 are added in order. Rows at or past h and
+/// columns at or past w repeat the last valid one; only the valid h x w sums are stored (= or +=, dst rows ldd
+/// apart).
+let dotKernel (k: int) (lp: nativeptr<float32>) (lrs: int) (h: int) (mp: nativeptr<float32>) (mrs: int) (w: int)
+              (dst: nativeptr<float32>) (ldd: int) (overwrite: bool) (sums: nativeptr<float32>) =
+    let inline lrow r = pAdd lp ((min r (h - 1)) * lrs)
+    let inline mrow c = pAdd mp ((min c (w - 1)) * mrs)
+    let l0, l1, l2, l3, l4, l5 = lrow 0, lrow 1, lrow 2, lrow 3, lrow 4, lrow 5
+    let m0, m1, m2, m3 = mrow 0, mrow 1, mrow 2, mrow 3
+    let mutable c00 = Vector512<float32>.Zero
+    let mutable c01 = Vector512<float32>.Zero
+    let mutable c02 = Vector512<float32>.Zero
+    let mutable c03 = Vector512<float32>.Zero
+    let mutable c10 = Vector512<float32>.Zero
+    let mutable c11 = Vector512<float32>.Zero
+    let mutable c12 = Vector512<float32>.Zero
+    let mutable c13 = Vector512<float32>.Zero
+    let mutable c20 = Vector512<float32>.Zero
+    let mutable c21 = Vector512<float32>.Zero
+    let mutable c22 = Vector512<float32>.Zero
+    let mutable c23 = Vector512<float32>.Zero
+    let mutable c30 = Vector512<float32>.Zero
+    let mutable c31 = Vector512<float32>.Zero
+    let mutable c32 = Vector512<float32>.Zero
+    let mutable c33 = Vector512<float32>.Zero
+    let mutable c40 = Vector512<float32>.Zero
+    let mutable c41 = Vector512<float32>.Zero
+    let mutable c42 = Vector512<float32>.Zero
+    let mutable c43 = Vector512<float32>.Zero
+    let mutable c50 = Vector512<float32>.Zero
+    let mutable c51 = Vector512<float32>.Zero
+    let mutable c52 = Vector512<float32>.Zero
+    let mutable c53 = Vector512<float32>.Zero
+    let k16 = k / 16 * 16
+    let mutable p = 0
+    while p < k16 do
+        let b0 = Vector512.Load(pAdd m0 p)
+        let b1 = Vector512.Load(pAdd m1 p)
+        let b2 = Vector512.Load(pAdd m2 p)
+        let b3 = Vector512.Load(pAdd m3 p)
+        let a = Vector512.Load(pAdd l0 p)
+        c00 <- Vector512.FusedMultiplyAdd(a, b0, c00)
+        c01 <- Vector512.FusedMultiplyAdd(a, b1, c01)
+        c02 <- Vector512.FusedMultiplyAdd(a, b2, c02)
+        c03 <- Vector512.FusedMultiplyAdd(a, b3, c03)
+        let a = Vector512.Load(pAdd l1 p)
+        c10 <- Vector512.FusedMultiplyAdd(a, b0, c10)
+        c11 <- Vector512.FusedMultiplyAdd(a, b1, c11)
+        c12 <- Vector512.FusedMultiplyAdd(a, b2, c12)
+        c13 <- Vector512.FusedMultiplyAdd(a, b3, c13)
+        let a = Vector512.Load(pAdd l2 p)
+        c20 <- Vector512.FusedMultiplyAdd(a, b0, c20)
+        c21 <- Vector512.FusedMultiplyAdd(a, b1, c21)
+        c22 <- Vector512.FusedMultiplyAdd(a, b2, c22)
+        c23 <- Vector512.FusedMultiplyAdd(a, b3, c23)
+        let a = Vector512.Load(pAdd l3 p)
+        c30 <- Vector512.FusedMultiplyAdd(a, b0, c30)
+        c31 <- Vector512.FusedMultiplyAdd(a, b1, c31)
+        c32 <- Vector512.FusedMultiplyAdd(a, b2, c32)
+        c33 <- Vector512.FusedMultiplyAdd(a, b3, c33)
+        let a = Vector512.Load(pAdd l4 p)
+        c40 <- Vector512.FusedMultiplyAdd(a, b0, c40)
+        c41 <- Vector512.FusedMultiplyAdd(a, b1, c41)
+        c42 <- Vector512.FusedMultiplyAdd(a, b2, c42)
+        c43 <- Vector512.FusedMultiplyAdd(a, b3, c43)
+        let a = Vector512.Load(pAdd l5 p)
+        c50 <- Vector512.FusedMultiplyAdd(a, b0, c50)
+        c51 <- Vector512.FusedMultiplyAdd(a, b1, c51)
+        c52 <- Vector512.FusedMultiplyAdd(a, b2, c52)
+        c53 <- Vector512.FusedMultiplyAdd(a, b3, c53)
+        p <- p + 16
+    let inline put (i: int) (v: Vector512<float32>) = NativePtr.set sums i (Vector512.Sum v)
+    put 0 c00; put 1 c01; put 2 c02; put 3 c03
+    put 4 c10; put 5 c11; put 6 c12; put 7 c13
+    put 8 c20; put 9 c21; put 10 c22; put 11 c23
+    put 12 c30; put 13 c31; put 14 c32; put 15 c33
+    put 16 c40; put 17 c41; put 18 c42; put 19 c43
+    put 20 c50; put 21 c51; put 22 c52; put 23 c53
+    for r in 0 .. h - 1 do
+        let lr = lrow r
+        let d = pAdd dst (r * ldd)
+        for c in 0 .. w - 1 do
+            let mc = mrow c
+            let mutable s = NativePtr.get sums (r * DC + c)
+            for q in k16 .. k - 1 do s <- s + NativePtr.get lr q * NativePtr.get mc q
+            NativePtr.set d c (if overwrite then s else NativePtr.get d c + s)
