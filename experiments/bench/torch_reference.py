@@ -200,9 +200,10 @@ def main(argv):
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "results": results,
     }
-    print("torch %s, BLAS: %s" % (doc["version"], doc["blas"]))
     if args.json:
         write_atomic(args.json, doc)
+    print("torch %s, BLAS: %s" % (doc["version"], doc["blas"]))
+    if args.json:
         print("wrote %s" % args.json)
     return 0
 

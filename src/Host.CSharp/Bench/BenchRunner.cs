@@ -103,13 +103,11 @@ public static class BenchRunner
             results.Add(r);
             Console.WriteLine($"{r.Name,-22} {r.MedianMs,10:F3} {r.MinMs,10:F3} {r.Runs,5}  {Note(r)}");
         }
-        Console.WriteLine($"GcnKd {Version()}, {Threads.Count} threads, {Kernel()}");
         if (jsonPath is not null)
         {
             try
             {
                 WriteJson(jsonPath, results);
-                Console.WriteLine($"wrote {jsonPath}");
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -117,6 +115,8 @@ public static class BenchRunner
                 return 1;
             }
         }
+        Console.WriteLine($"GcnKd {Version()}, {Threads.Count} threads, {Kernel()}");
+        if (jsonPath is not null) Console.WriteLine($"wrote {jsonPath}");
         return 0;
     }
 
