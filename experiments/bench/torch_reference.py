@@ -168,6 +168,7 @@ def write_atomic(path, obj):
     with os.fdopen(fd, "w") as fh:
         json.dump(obj, fh, indent=2)
         fh.write("\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
