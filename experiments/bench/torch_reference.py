@@ -126,11 +126,11 @@ CASES = {
 
 # ---- timing ------------------------------------------------------------------------------------------------------
 
-def measure(action, runs, warmup_s=0.3):
-    """Warm up (at least 2 calls and ~warmup_s seconds), then time `runs` calls; milliseconds."""
+def measure(action, runs, warmup_s=0.5):
+    """Warm up (at least 3 calls and ~warmup_s seconds, at most 200 calls), then time `runs` calls; milliseconds."""
     t0 = time.perf_counter()
     calls = 0
-    while calls < 2 or (time.perf_counter() - t0 < warmup_s and calls < 50):
+    while calls < 3 or (time.perf_counter() - t0 < warmup_s and calls < 200):
         action()
         calls += 1
     times = []
