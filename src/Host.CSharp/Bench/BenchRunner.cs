@@ -1,0 +1,198 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using GcnKd.Bench;
+using Microsoft.FSharp.Core;
+
+namespace GcnKd.Host.Bench;
+
+/// <summary>
+/// Times GcnKd's benchmark cases (GcnKd.Bench.BenchCases) the way experiments/bench/torch_reference.py times
+/// PyTorch: a warm-up (which also lets the JIT reach its optimised tier), then N timed runs; reports the median and
+/// the minimum in milliseconds, as a table and optionally as JSON in the same layout as the torch script, so that
+/// experiments/bench/compare.py can put the two side by side.
+/// </summary>
+public static class BenchRunner
+{
+    public sealed record Result(string Name, double MedianMs, double MinMs, int Runs);
+
+    const string Usage =
+        "usage: gcnkd bench [--case NAME]... [--runs N] [--threads N] [--json FILE] [--list]\n" +
+        "  --case NAME    run only cases whose name contains NAME (repeatable)\n" +
+        "  --runs N       timed runs per case after the warm-up (at least 5; default 10)\n" +
+        "  --threads N    kernel threads (default: the processor count)\n" +
+        "  --json FILE    also write the results as JSON (written to a temporary file, then renamed)\n" +
+        "  --list         print the case names and exit";
+
+    /// <summary>Entry point for `gcnkd bench ARGS`; returns the process exit code (0 ok, 1 a case failed, 2 usage).</summary>
+    public static int Run(string[] args)
+    {
+        var filters = new List<string>();
+        int runs = 10;
+        int? threads = null;
+        string? jsonPath = null;
+        bool list = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            string Value()
+            {
+                if (i + 1 >= args.Length) throw new UsageException($"bench: {a} needs a value");
+                return args[++i];
+            }
+            int IntValue(int min)
+            {
+                string v = Value();
+                if (!int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) || n < min)
+                    throw new UsageException($"bench: {a} must be an integer >= {min}, got '{v}'");
+                return n;
+            }
+            try
+            {
+                switch (a)
+                {
+                    case "--case": filters.Add(Value()); break;
+                    case "--runs": runs = IntValue(5); break;
+                    case "--threads": threads = IntValue(1); break;
+                    case "--json": jsonPath = Value(); break;
+                    case "--list": list = true; break;
+                    case "-h" or "--help": Console.WriteLine(Usage); return 0;
+                    default: throw new UsageException($"bench: unknown argument '{a}'");
+                }
+            }
+            catch (UsageException e)
+            {
+                Console.Error.WriteLine(e.Message);
+                Console.Error.WriteLine(Usage);
+                return 2;
+            }
+        }
+
+        var all = BenchCases.all.ToList();
+        if (list)
+        {
+            foreach (var c in all) Console.WriteLine(c.Name);
+            return 0;
+        }
+        var selected = all.Where(c => filters.Count == 0 || filters.Any(f => c.Name.Contains(f, StringComparison.Ordinal))).ToList();
+        if (selected.Count == 0)
+        {
+            Console.Error.WriteLine($"bench: no case matches {string.Join(", ", filters)}; cases: {string.Join(", ", all.Select(c => c.Name))}");
+            return 2;
+        }
+        if (threads is int t) Threads.Count = t;
+
+        Console.WriteLine($"{"case",-22} {"median ms",10} {"min ms",10} {"runs",5}  note");
+        var results = new List<Result>();
+        foreach (var c in selected)
+        {
+            Result r;
+            try
+            {
+                r = Measure(c, runs);
+            }
+            catch (Exception e)
+            {
+                Console.Error.WriteLine($"bench: case {c.Name} failed: {e.Message}");
+                return 1;
+            }
+            results.Add(r);
+            Console.WriteLine($"{r.Name,-22} {r.MedianMs,10:F3} {r.MinMs,10:F3} {r.Runs,5}  {Note(r)}");
+        }
+        if (jsonPath is not null)
+        {
+            try
+            {
+                WriteJson(jsonPath, results);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"bench: cannot write {jsonPath}: {e.Message}");
+                return 1;
+            }
+        }
+        Console.WriteLine($"GcnKd {Version()}, {Threads.Count} threads, {Kernel()}");
+        if (jsonPath is not null) Console.WriteLine($"wrote {jsonPath}");
+        return 0;
+    }
+
+    /// <summary>Warm up (at least 3 calls and about half a second), then time `runs` calls.</summary>
+    public static Result Measure(BenchCase c, int runs)
+    {
+        FSharpFunc<Unit, Unit> action = c.Setup.Invoke(null!);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long warmStart = Stopwatch.GetTimestamp();
+        for (int calls = 0; calls < 3 || (Stopwatch.GetElapsedTime(warmStart).TotalSeconds < 0.5 && calls < 200); calls++)
+            action.Invoke(null!);
+        var times = new double[runs];
+        for (int i = 0; i < runs; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            action.Invoke(null!);
+            times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        Array.Sort(times);
+        int mid = runs / 2;
+        double median = runs % 2 == 1 ? times[mid] : 0.5 * (times[mid - 1] + times[mid]);
+        return new Result(c.Name, median, times[0], runs);
+    }
+
+    /// <summary>GFLOPS for GEMM cases (named gemm_MxKxN), at the median time.</summary>
+    static string Note(Result r)
+    {
+        if (!r.Name.StartsWith("gemm_", StringComparison.Ordinal)) return "";
+        var dims = r.Name["gemm_".Length..].Split('x');
+        if (dims.Length != 3 || !dims.All(d => double.TryParse(d, NumberStyles.Integer, CultureInfo.InvariantCulture, out _))) return "";
+        double flops = 2.0 * dims.Select(d => double.Parse(d, CultureInfo.InvariantCulture)).Aggregate((x, y) => x * y);
+        return $"{flops / (r.MedianMs * 1e6):F1} GFLOPS";
+    }
+
+    static string Version() =>
+        typeof(BenchCase).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+        ?? typeof(BenchCase).Assembly.GetName().Version?.ToString() ?? "unknown";
+
+    static string Kernel() =>
+        Vector512.IsHardwareAccelerated ? "GEMM micro-kernel 6x64 (Vector512)"
+        : Vector256.IsHardwareAccelerated ? "GEMM micro-kernel 6x16 (Vector256)"
+        : "GEMM scalar loops";
+
+    /// <summary>The torch script's layout: tool, version, threads, blas, machine, timestamp, results[].</summary>
+    static void WriteJson(string path, List<Result> results)
+    {
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(dir);
+        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+        using (var stream = File.Create(tmp))
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            w.WriteStartObject();
+            w.WriteString("tool", "gcnkd");
+            w.WriteString("version", Version());
+            w.WriteNumber("threads", Threads.Count);
+            w.WriteString("blas", Kernel());
+            w.WriteString("machine", $"{RuntimeInformation.OSArchitecture}, {Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}");
+            w.WriteString("timestamp", DateTimeOffset.Now.ToString("yyyy-MM-ddTHH:mm:sszzz", CultureInfo.InvariantCulture));
+            w.WriteStartArray("results");
+            foreach (var r in results)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", r.Name);
+                w.WriteNumber("median_ms", r.MedianMs);
+                w.WriteNumber("min_ms", r.MinMs);
+                w.WriteNumber("runs", r.Runs);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        File.Move(tmp, full, overwrite: true);
+    }
+
+    sealed class UsageException(string message) : Exception(message);
+}
