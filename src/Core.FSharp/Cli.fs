@@ -8,14 +8,14 @@ type BenchArgs =
     | Json of path: string
     | Case of name: string
     | Runs of count: int
-    | Warmup of count: int
+    | List
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Json _ -> "also write the results (median ms per case) to this JSON file (written atomically)."
             | Case _ -> "run only cases whose name contains this text (repeatable)."
-            | Runs _ -> "timed runs per case (at least 5; default 7)."
-            | Warmup _ -> "untimed warm-up runs per case (default 2)."
+            | Runs _ -> "timed runs per case after the warm-up (at least 5; default 10)."
+            | List -> "print the case names and exit."
 
 [<RequireSubcommand>]
 type GcnKdArgs =
@@ -27,7 +27,7 @@ type GcnKdArgs =
             | Threads _ -> "kernel threads (default: all cores). Results do not depend on it."
             | Bench _ -> "time GcnKd's kernels and a GCN training step (compare with experiments/bench/torch_reference.py)."
 
-type BenchOptions = { Json: string option; Cases: string list; Runs: int; Warmup: int }
+type BenchOptions = { Json: string option; Cases: string list; Runs: int; List: bool }
 
 type Command =
     | RunBench of BenchOptions
@@ -51,10 +51,9 @@ let parse (argv: string[]) : Parsed =
         let command =
             match r.GetSubCommand() with
             | Bench b ->
-                let runs = b.GetResult(Runs, defaultValue = 7) |> positive "--runs"
+                let runs = b.GetResult(Runs, defaultValue = 10) |> positive "--runs"
                 if runs < 5 then raise (InvalidValue(sprintf "--runs must be at least 5 (a median needs them), got %d" runs))
-                RunBench { Json = b.TryGetResult Json; Cases = b.GetResults Case; Runs = runs
-                           Warmup = b.GetResult(Warmup, defaultValue = 2) |> max 0 }
+                RunBench { Json = b.TryGetResult Json; Cases = b.GetResults Case; Runs = runs; List = b.Contains List }
             | Threads _ -> Usage(parser.PrintUsage(), true)
         { Threads = threads; Command = command }
     with

@@ -1,24 +1,36 @@
+using GcnKd.Host.Bench;
+using GcnKd.Host.Errors;
 using GcnKd.Host.Runtime;
 
 namespace GcnKd.Host;
 
+/// <summary>The `gcnkd` executable: parse (pure, GcnKd.Cli), report the device, dispatch, map errors to exit codes
+/// (0 success, 1 a run failed, 2 a user mistake: one clear message, never a stack trace).</summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
         var parsed = GcnKd.Cli.parse(args);
-        if (parsed.Threads is { } threads) GcnKd.Threads.Count = threads.Value;
-        switch (parsed.Command)
+        try
         {
-            case GcnKd.Cli.Command.Usage usage:
-                (usage.isError ? Console.Error : Console.Out).WriteLine(usage.text);
-                return usage.isError ? 2 : 0;
-            case GcnKd.Cli.Command.RunBench bench:
-                Console.WriteLine(DeviceReport.Line());
-                return 0;
-            default:
-                Console.Error.WriteLine("error: unhandled command");
-                return 2;
+            if (parsed.Threads is { } threads) GcnKd.Threads.Count = threads.Value;
+            switch (parsed.Command)
+            {
+                case GcnKd.Cli.Command.Usage usage:
+                    (usage.isError ? Console.Error : Console.Out).WriteLine(usage.text);
+                    return usage.isError ? 2 : 0;
+                case GcnKd.Cli.Command.RunBench bench:
+                    Console.WriteLine(DeviceReport.Line());
+                    return BenchRunner.Run(bench.Item);
+                default:
+                    Console.Error.WriteLine("error: unhandled command");
+                    return 2;
+            }
+        }
+        catch (GcnKdUserError e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
         }
     }
 }

@@ -52,14 +52,59 @@ module BenchCases =
         let sorted = edges |> Seq.map (fun (struct (r, c)) -> r, c) |> Seq.sort |> Seq.toArray
         Array.map fst sorted, Array.map snd sorted
 
+    /// CSR (56944 x 56944, ~820k entries) @ dense randn [56944; 256] through the public op.
+    let spmm () =
+        { Name = "spmm_56944x256"
+          Setup = fun () ->
+              let n = 56944
+              let rows, cols, vals = spmmEntries n
+              let a = Csr.ofCoo n n rows cols (Some vals)
+              let x = Tensor.randn (Rng.create 56944) [| n; 256 |]
+              fun () -> Sparse.spmm a x |> ignore }
+
+    /// The normalised Cora-sized graph D^-1/2 (A + I) D^-1/2 as a CSR matrix.
+    let coraAdjacency () =
+        let n = 2708
+        let rows, cols = coraEdges n
+        let deg = Array.zeroCreate<int> n
+        for r in rows do deg.[r] <- deg.[r] + 1
+        let vals = Array.init rows.Length (fun e -> 1.0f / sqrt (float32 deg.[rows.[e]] * float32 deg.[cols.[e]]))
+        Csr.ofCoo n n rows cols (Some vals)
+
+    type private Gcn = { W1: Tensor; B1: Tensor; W2: Tensor; B2: Tensor }
+
+    /// Glorot (Xavier) uniform init for a [fanIn; fanOut] weight.
+    let private glorot (rng: Rng) (fanIn: int) (fanOut: int) =
+        let a = sqrt (6.0f / float32 (fanIn + fanOut))
+        Tensor.rand rng -a a [| fanIn; fanOut |]
+
+    /// One training step of a 2-layer GCN (1433 -> 16 -> 7) on the Cora-sized graph: forward, cross-entropy on
+    /// nodes 0..139 (labels i % 7), backward, Adam (lr 0.01, weight decay 5e-4). Parameters carry over between calls.
+    let gcnStepCora () =
+        { Name = "gcn_step_cora"
+          Setup = fun () ->
+              let a = coraAdjacency ()
+              let keys = Rng.splitN 3 (Rng.create 2708)
+              let x = Tensor.randn keys.[0] [| 2708; 1433 |]
+              let train = Array.init 140 id
+              let labels = Array.init 140 (fun i -> i % 7)
+              let cfg = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = 5e-4f }
+              let mutable p = { W1 = glorot keys.[1] 1433 16; B1 = Tensor.zeros [| 16 |]; W2 = glorot keys.[2] 16 7; B2 = Tensor.zeros [| 7 |] }
+              let mutable state = Optim.init cfg p
+              fun () ->
+                  let _, g =
+                      Autodiff.valueAndGrad (fun (q: Gcn) ->
+                          let h = Elementwise.relu (Sparse.spmm a (Linalg.matmul x q.W1) + q.B1)
+                          let out = Sparse.spmm a (Linalg.matmul h q.W2) + q.B2
+                          Loss.crossEntropy (Sparse.gatherRows train out) labels) p
+                  let np, ns = Optim.step cfg 0.01f state p g
+                  p <- np
+                  state <- ns }
+
     /// Every case, in report order.
     let all : BenchCase list =
         [ gemm 2708 1433 64
           gemm 56944 50 256
           gemm 1024 1024 1024
-          // ---- added by the lead after the sparse / loss / optimiser merge (see torch_reference.py) ----
-          // spmm_56944x256: Csr of spmmEntries 56944 (56944 x 56944) @ dense randn [56944; 256] via Sparse.spmm.
-          // gcn_step_cora:  2-layer GCN 1433 -> 16 -> 7 on coraEdges 2708 (normalised), X randn [2708; 1433],
-          //                 labels i % 7, train nodes 0..139: forward, Loss.crossEntropy, backward,
-          //                 Optim.step (Adam lr 0.01, weight decay 5e-4).
-        ]
+          spmm ()
+          gcnStepCora () ]

@@ -73,7 +73,7 @@ let inline zip3Range (x: nativeptr<float32>) (y: nativeptr<float32>) (z: nativep
 
 /// A fresh array y = f(x), elementwise, parallel and vectorised.
 let inline map (x: float32[]) ([<InlineIfLambda>] v512) ([<InlineIfLambda>] v256) ([<InlineIfLambda>] s) =
-    let y = Array.zeroCreate<float32> x.Length
+    let y = GC.AllocateUninitializedArray<float32> x.Length
     forBlocks x.Length 4 (fun lo hi ->
         use px = fixed x
         use py = fixed y
@@ -83,7 +83,7 @@ let inline map (x: float32[]) ([<InlineIfLambda>] v512) ([<InlineIfLambda>] v256
 /// A fresh array z = f(x, y), elementwise over equal lengths.
 let inline zip (x: float32[]) (y: float32[]) ([<InlineIfLambda>] v512) ([<InlineIfLambda>] v256) ([<InlineIfLambda>] s) =
     if x.Length <> y.Length then invalidArg "y" "zip: lengths differ"
-    let z = Array.zeroCreate<float32> x.Length
+    let z = GC.AllocateUninitializedArray<float32> x.Length
     forBlocks x.Length 4 (fun lo hi ->
         use px = fixed x
         use py = fixed y
@@ -94,7 +94,7 @@ let inline zip (x: float32[]) (y: float32[]) ([<InlineIfLambda>] v512) ([<Inline
 /// A fresh array w = f(x, y, z), elementwise over equal lengths.
 let inline zip3 (x: float32[]) (y: float32[]) (z: float32[]) ([<InlineIfLambda>] v512) ([<InlineIfLambda>] v256) ([<InlineIfLambda>] s) =
     if x.Length <> y.Length || x.Length <> z.Length then invalidArg "z" "zip3: lengths differ"
-    let w = Array.zeroCreate<float32> x.Length
+    let w = GC.AllocateUninitializedArray<float32> x.Length
     forBlocks x.Length 6 (fun lo hi ->
         use px = fixed x
         use py = fixed y

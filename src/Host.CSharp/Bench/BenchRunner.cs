@@ -20,58 +20,13 @@ public static class BenchRunner
 {
     public sealed record Result(string Name, double MedianMs, double MinMs, int Runs);
 
-    const string Usage =
-        "usage: gcnkd bench [--case NAME]... [--runs N] [--threads N] [--json FILE] [--list]\n" +
-        "  --case NAME    run only cases whose name contains NAME (repeatable)\n" +
-        "  --runs N       timed runs per case after the warm-up (at least 5; default 10)\n" +
-        "  --threads N    kernel threads (default: the processor count)\n" +
-        "  --json FILE    also write the results as JSON (written to a temporary file, then renamed)\n" +
-        "  --list         print the case names and exit";
-
-    /// <summary>Entry point for `gcnkd bench ARGS`; returns the process exit code (0 ok, 1 a case failed, 2 usage).</summary>
-    public static int Run(string[] args)
+    /// <summary>Runs `gcnkd bench` (options parsed by GcnKd.Cli); returns the exit code (0 ok, 1 a case failed, 2 usage).</summary>
+    public static int Run(GcnKd.Cli.BenchOptions options)
     {
-        var filters = new List<string>();
-        int runs = 10;
-        int? threads = null;
-        string? jsonPath = null;
-        bool list = false;
-        for (int i = 0; i < args.Length; i++)
-        {
-            string a = args[i];
-            string Value()
-            {
-                if (i + 1 >= args.Length) throw new UsageException($"bench: {a} needs a value");
-                return args[++i];
-            }
-            int IntValue(int min)
-            {
-                string v = Value();
-                if (!int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) || n < min)
-                    throw new UsageException($"bench: {a} must be an integer >= {min}, got '{v}'");
-                return n;
-            }
-            try
-            {
-                switch (a)
-                {
-                    case "--case": filters.Add(Value()); break;
-                    case "--runs": runs = IntValue(5); break;
-                    case "--threads": threads = IntValue(1); break;
-                    case "--json": jsonPath = Value(); break;
-                    case "--list": list = true; break;
-                    case "-h" or "--help": Console.WriteLine(Usage); return 0;
-                    default: throw new UsageException($"bench: unknown argument '{a}'");
-                }
-            }
-            catch (UsageException e)
-            {
-                Console.Error.WriteLine(e.Message);
-                Console.Error.WriteLine(Usage);
-                return 2;
-            }
-        }
-
+        var filters = options.Cases.ToList();
+        int runs = options.Runs;
+        string? jsonPath = OptionModule.IsSome(options.Json) ? options.Json.Value : null;
+        bool list = options.List;
         var all = BenchCases.all.ToList();
         if (list)
         {
@@ -84,7 +39,6 @@ public static class BenchRunner
             Console.Error.WriteLine($"bench: no case matches {string.Join(", ", filters)}; cases: {string.Join(", ", all.Select(c => c.Name))}");
             return 2;
         }
-        if (threads is int t) Threads.Count = t;
 
         Console.WriteLine($"{"case",-22} {"median ms",10} {"min ms",10} {"runs",5}  note");
         var results = new List<Result>();
@@ -193,6 +147,4 @@ public static class BenchRunner
         }
         File.Move(tmp, full, overwrite: true);
     }
-
-    sealed class UsageException(string message) : Exception(message);
 }
