@@ -1,0 +1,1 @@
+module GcnKd.Tests.ModelTests
