@@ -1,2 +1,46 @@
-/// (to be written)
-module GcnKd.PlaceholderInit
+/// Parameter initialisers and the dense layer every model is built from. Each initialiser takes an explicit key,
+/// so a model's initial parameters are a pure function of (config, key).
+namespace GcnKd
+
+/// Parameters of a dense layer y = x W + b, with W stored [in, out] (the layout `Linalg.linear` takes).
+type Linear = { W: Tensor; B: Tensor option }
+
+[<RequireQualifiedAccess>]
+module Init =
+    /// U(-a, a) with a = sqrt(6 / (fanIn + fanOut)) (Glorot & Bengio 2010, eq. 16; torch's xavier_uniform_).
+    let glorotUniform (rng: Rng) (fanIn: int) (fanOut: int) (shape: int[]) =
+        let a = sqrt (6.0f / float32 (fanIn + fanOut))
+        Tensor.rand rng (-a) a shape
+
+    /// U(-1/sqrt(fanIn), 1/sqrt(fanIn)): torch.nn.Linear's default for both weight and bias (kaiming_uniform_ with
+    /// a = sqrt 5 gives exactly this bound), also the default of Conv1d/Conv2d with fanIn = in_channels * kernel.
+    let kaimingUniform (rng: Rng) (fanIn: int) (shape: int[]) =
+        let a = if fanIn > 0 then 1.0f / sqrt (float32 fanIn) else 0.0f
+        Tensor.rand rng (-a) a shape
+
+    let zeros (shape: int[]) = Tensor.zeros shape
+
+[<RequireQualifiedAccess>]
+module Linear =
+    let private check (op: string) (inF: int) (outF: int) =
+        if inF <= 0 || outF <= 0 then
+            invalidArg "inFeatures" (sprintf "%s: a linear layer needs positive sizes, got %d -> %d" op inF outF)
+
+    /// torch.nn.Linear's initialisation: weight and bias both U(-1/sqrt(in), 1/sqrt(in)).
+    let initTorch (rng: Rng) (inF: int) (outF: int) (bias: bool) : Linear =
+        check "Linear.initTorch" inF outF
+        let kw, kb = Rng.split rng
+        { W = Init.kaimingUniform kw inF [| inF; outF |]
+          B = if bias then Some (Init.kaimingUniform kb inF [| outF |]) else None }
+
+    /// Glorot-uniform weight and zero bias (Kipf & Welling's GCN, Velickovic et al.'s GAT, DGL's GraphConv).
+    let initGlorot (rng: Rng) (inF: int) (outF: int) (bias: bool) : Linear =
+        check "Linear.initGlorot" inF outF
+        { W = Init.glorotUniform rng inF outF [| inF; outF |]
+          B = if bias then Some (Init.zeros [| outF |]) else None }
+
+    /// x W + b over the last axis of x.
+    let apply (l: Linear) (x: Tensor) = Linalg.linear x l.W l.B
+
+    let inFeatures (l: Linear) = l.W.Shape.[0]
+    let outFeatures (l: Linear) = l.W.Shape.[1]
