@@ -1,2 +1,61 @@
-/// (to be written)
-module GcnKd.PlaceholderSage
+/// GraphSAGE with the mean aggregator (Hamilton et al., NeurIPS 2017, Alg. 1 with the concatenation written as
+/// two weight matrices, as PyG's SAGEConv): h_i' = W_self h_i + W_neigh mean_{j in N(i)} h_j + b.
+namespace GcnKd
+
+type SageConfig =
+    { InFeatures: int
+      Hidden: int list
+      OutFeatures: int
+      /// Dropout probability on every layer's input.
+      Dropout: float32 }
+
+/// Neigh carries the bias (PyG's lin_l); Self has none (lin_r).
+type SageLayer = { Self: Linear; Neigh: Linear }
+
+type SageParams = { Layers: SageLayer list }
+
+[<RequireQualifiedAccess>]
+module Sage =
+    let config (inFeatures: int) (hidden: int list) (outFeatures: int) =
+        { InFeatures = inFeatures; Hidden = hidden; OutFeatures = outFeatures; Dropout = 0.5f }
+
+    /// D^-1 A from a raw adjacency (no self-loops): each row averages the node's in-neighbours.
+    let prepare (adj: Csr) : Csr = Adjacency.meanNorm adj
+
+    /// torch.nn.Linear initialisation (PyG's SAGEConv).
+    let init (cfg: SageConfig) (rng: Rng) : SageParams =
+        let pairs = List.pairwise (cfg.InFeatures :: cfg.Hidden @ [ cfg.OutFeatures ])
+        let keys = Rng.splitN pairs.Length rng
+        { Layers =
+            pairs |> List.mapi (fun l (i, o) ->
+                let ks, kn = Rng.split keys.[l]
+                { Self = Linear.initTorch ks i o false; Neigh = Linear.initTorch kn i o true }) }
+
+    /// W_self h + W_neigh (Ā h) + b with Ā = D^-1 A, projecting before aggregating when that narrows the features.
+    let conv (meanAdj: Csr) (layer: SageLayer) (h: Tensor) =
+        let neigh =
+            if Linear.outFeatures layer.Neigh <= Linear.inFeatures layer.Neigh then
+                let z = Sparse.spmm meanAdj (Linalg.matmul h layer.Neigh.W)
+                match layer.Neigh.B with
+                | Some b -> z + b
+                | None -> z
+            else Linear.apply layer.Neigh (Sparse.spmm meanAdj h)
+        Linear.apply layer.Self h + neigh
+
+    /// Node logits; `adj` from `prepare`, x [n, InFeatures]. Hidden holds each hidden layer's output before the ReLU.
+    let forward (cfg: SageConfig) (p: SageParams) (ctx: ForwardContext) (adj: Csr) (x: Tensor) : ModelOutput =
+        if x.Rank <> 2 || x.Shape.[1] <> cfg.InFeatures then
+            invalidArg "x" (sprintf "Sage.forward: x must be [n, %d] (InFeatures), got %s" cfg.InFeatures (Shape.describe x.Shape))
+        if adj.Rows <> x.Shape.[0] || adj.Cols <> x.Shape.[0] then
+            invalidArg "adj" (sprintf "Sage.forward: adj must be %d x %d (one row and column per node of x), got %d x %d" x.Shape.[0] x.Shape.[0] adj.Rows adj.Cols)
+        let layers = Array.ofList p.Layers
+        let keys = Rng.splitN layers.Length ctx.Rng
+        let hidden = ResizeArray()
+        let mutable h = x
+        for l in 0 .. layers.Length - 1 do
+            let z = conv adj layers.[l] (Dropout.apply keys.[l] cfg.Dropout ctx.Training h)
+            if l < layers.Length - 1 then
+                hidden.Add z
+                h <- Elementwise.relu z
+            else h <- z
+        { Logits = h; Hidden = List.ofSeq hidden }
