@@ -22,6 +22,7 @@ namespace GcnKd
 #nowarn "9"
 
 open System
+open System.Buffers
 open System.Numerics
 open System.Runtime.Intrinsics
 open Microsoft.FSharp.NativeInterop
@@ -257,7 +258,8 @@ module Knn =
             let unitLen (struct (g, _, rb)) = rb * size g
             let total = units |> Seq.sumBy (fun t -> int64 (unitLen t))
             let gramLen = max (units |> Seq.map unitLen |> Seq.max) (int (min (int64 GramBudget) total))
-            let gram = GC.AllocateUninitializedArray<float32> gramLen
+            // scratch for the Gram blocks, rented (DGCNN calls this at every layer of every step)
+            let gram = ArrayPool<float32>.Shared.Rent gramLen
             let largest = big |> Array.map size |> Array.max
             // 2E_i = twoE * (||x_i||^2 + max_j ||x_j||^2): gamma_d (<= 1.01 d u) for the dot products and norms,
             // 4u for the centring, a few u for the final roundings (u = 2^-24), with a margin; the absolute term
@@ -332,25 +334,28 @@ module Knn =
                         cols.[o0 + w] <- cols.[o0 + p]
                         p <- p - 1
                 for t in o0 .. o0 + k - 1 do cols.[t] <- members.[b0 + cols.[t]]
-            let mutable u = 0
-            while u < units.Count do
-                // one pass: consecutive units whose Gram blocks fit in the buffer together
-                let rowG, rowLocal, rowOff = ResizeArray<int>(), ResizeArray<int>(), ResizeArray<int>()
-                let mutable used = 0
-                while u < units.Count && used + unitLen units.[u] <= gramLen do
-                    let struct (g, r0, rb) = units.[u]
-                    let ng = size g
-                    Gemm.gemm false true rb ng d xc ((ptr.[g] + r0) * d) xc (ptr.[g] * d) 0.0f gram used
-                    for r in 0 .. rb - 1 do
-                        rowG.Add g
-                        rowLocal.Add(r0 + r)
-                        rowOff.Add(used + r * ng)
-                    used <- used + rb * ng
-                    u <- u + 1
-                let rowG, rowLocal, rowOff = rowG.ToArray(), rowLocal.ToArray(), rowOff.ToArray()
-                Threads.For(rowG.Length, 2 * largest, Action<int, int>(fun lo hi ->
-                    let sc = Scratch(largest)
-                    use pg = fixed gram
-                    use pn = fixed nrm
-                    for q in lo .. hi - 1 do selectRow sc (at pg rowOff.[q]) pn rowG.[q] rowLocal.[q]))
+            try
+                let mutable u = 0
+                while u < units.Count do
+                    // one pass: consecutive units whose Gram blocks fit in the buffer together
+                    let rowG, rowLocal, rowOff = ResizeArray<int>(), ResizeArray<int>(), ResizeArray<int>()
+                    let mutable used = 0
+                    while u < units.Count && used + unitLen units.[u] <= gramLen do
+                        let struct (g, r0, rb) = units.[u]
+                        let ng = size g
+                        Gemm.gemm false true rb ng d xc ((ptr.[g] + r0) * d) xc (ptr.[g] * d) 0.0f gram used
+                        for r in 0 .. rb - 1 do
+                            rowG.Add g
+                            rowLocal.Add(r0 + r)
+                            rowOff.Add(used + r * ng)
+                        used <- used + rb * ng
+                        u <- u + 1
+                    let rowG, rowLocal, rowOff = rowG.ToArray(), rowLocal.ToArray(), rowOff.ToArray()
+                    Threads.For(rowG.Length, 2 * largest, Action<int, int>(fun lo hi ->
+                        let sc = Scratch(largest)
+                        use pg = fixed gram
+                        use pn = fixed nrm
+                        for q in lo .. hi - 1 do selectRow sc (at pg rowOff.[q]) pn rowG.[q] rowLocal.[q]))
+            finally
+                ArrayPool<float32>.Shared.Return gram
         { Rows = n; Cols = n; RowPtr = rowPtr; ColIdx = cols; Values = Array.create cols.Length 1.0f }
