@@ -132,6 +132,21 @@ let ``gcnNorm equals the dense float64 D^-1/2 (A + I) D^-1/2 with remaining self
         true)
 
 [<Fact>]
+let ``symNorm equals the dense float64 D^-1/2 A D^-1/2 and adds no loops`` () =
+    Props.forAll graphGen (fun g ->
+        let a = csrOf g
+        let n = g.N
+        let dense = dense64 a
+        let deg = Array.init n (fun i -> Seq.sum (seq { for j in 0 .. n - 1 -> dense.[i, j] }))
+        let got = Graph.symNorm a
+        let gd = dense64 got
+        for i in 0 .. n - 1 do
+            for j in 0 .. n - 1 do
+                let e = if deg.[i] > 0.0 && deg.[j] > 0.0 then dense.[i, j] / sqrt (deg.[i] * deg.[j]) else 0.0
+                if abs (gd.[i, j] - e) > 1e-6 * (1.0 + abs e) then failwithf "(%d, %d): %g, reference %g" i j gd.[i, j] e
+        pattern got = pattern a)
+
+[<Fact>]
 let ``meanNorm equals the dense float64 D^-1 A, empty rows stay empty`` () =
     Props.forAll graphGen (fun g ->
         let a = csrOf g

@@ -17,20 +17,76 @@ type BenchArgs =
             | Runs _ -> "timed runs per case after the warm-up (at least 5; default 10)."
             | List -> "print the case names and exit."
 
+type TrainArgs =
+    | [<Mandatory>] Dataset of name: string
+    | [<Mandatory>] Model of name: string
+    | Folds of count: int
+    | Split of ratio: string
+    | Split_Seed of seed: int
+    | Seed of seed: int
+    | Seeds of count: int
+    | Epochs of count: int
+    | Data of dir: string
+    | [<Mandatory>] Out of dir: string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Dataset _ -> "dataset: Cora, CiteSeer, PubMed, MUTAG, PTC_MR, PROTEINS, IMDB-BINARY, PPI, MNIST-points."
+            | Model _ -> "model: gcn, gat, sage, mlp, gin, GCN5_64, GIN5_64, GCN3_32, GIN3_32, dgcnn."
+            | Folds _ -> "graph classification: k-fold cross-validation on the standard folds (default 10)."
+            | Split _ -> "graph classification: one train/test split instead of folds, e.g. 70/30 (GFKD protocol)."
+            | Split_Seed _ -> "seed of the --split shuffle (default 29, as the GFKD code)."
+            | Seed _ -> "seed of the run (initialisation, dropout, batching); default 0."
+            | Seeds _ -> "node classification: repeat over this many seeds (seed, seed+1, ...); default 1."
+            | Epochs _ -> "override the preset's number of epochs (a smoke run)."
+            | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
+            | Out _ -> "run directory for the checkpoint(s), resolved config and metrics."
+
+type ReproduceArgs =
+    | [<MainCommand; Mandatory>] Table of name: string
+    | Quick
+    | Data of dir: string
+    | Out of dir: string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Table _ -> "which table: teachers."
+            | Quick -> "a smoke version: few epochs, one fold or seed (what CI runs)."
+            | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
+            | Out _ -> "where the table goes (default experiments/results)."
+
 [<RequireSubcommand>]
 type GcnKdArgs =
     | [<AltCommandLine("-t"); Inherit>] Threads of count: int
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
+    | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
+    | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Threads _ -> "kernel threads (default: all cores). Results do not depend on it."
             | Bench _ -> "time GcnKd's kernels and a GCN training step (compare with experiments/bench/torch_reference.py)."
+            | Train _ -> "train a model on a dataset under its standard protocol; writes checkpoints and metrics."
+            | Reproduce _ -> "rerun a results table (experiments/results/NAME.md and .json)."
 
 type BenchOptions = { Json: string option; Cases: string list; Runs: int; List: bool }
 
+/// How a graph-classification dataset is partitioned.
+type Protocol =
+    /// k-fold cross-validation (the standard folds when the dataset ships them).
+    | KFold of folds: int
+    /// One shuffled train/test split: the train fraction and the shuffle seed.
+    | HoldOut of trainFraction: float * seed: int
+
+type TrainOptions =
+    { Dataset: string; Model: string; Protocol: Protocol; Seed: int; Seeds: int; Epochs: int option; Data: string option; Out: string }
+
+type ReproduceOptions = { Table: string; Quick: bool; Data: string option; Out: string }
+
 type Command =
     | RunBench of BenchOptions
+    | RunTrain of TrainOptions
+    | RunReproduce of ReproduceOptions
     /// --help or a usage error: the text to print and whether it is an error.
     | Usage of text: string * isError: bool
 
@@ -54,6 +110,27 @@ let parse (argv: string[]) : Parsed =
                 let runs = b.GetResult(Runs, defaultValue = 10) |> positive "--runs"
                 if runs < 5 then raise (InvalidValue(sprintf "--runs must be at least 5 (a median needs them), got %d" runs))
                 RunBench { Json = b.TryGetResult Json; Cases = b.GetResults Case; Runs = runs; List = b.Contains List }
+            | Train t ->
+                if t.Contains Folds && t.Contains Split then raise (InvalidValue "--folds and --split exclude each other")
+                let protocol =
+                    match t.TryGetResult Split with
+                    | Some ratio ->
+                        match ratio.Split('/') |> Array.map System.Int32.TryParse with
+                        | [| (true, a); (true, b) |] when a > 0 && b > 0 -> HoldOut(float a / float (a + b), t.GetResult(Split_Seed, defaultValue = 29))
+                        | _ -> raise (InvalidValue(sprintf "--split must look like 70/30, got '%s'" ratio))
+                    | None -> KFold(t.GetResult(Folds, defaultValue = 10) |> positive "--folds")
+                match protocol with
+                | KFold k when k < 2 -> raise (InvalidValue(sprintf "--folds must be at least 2, got %d" k))
+                | _ -> ()
+                RunTrain { Dataset = t.GetResult Dataset; Model = t.GetResult Model; Protocol = protocol
+                           Seed = t.GetResult(Seed, defaultValue = 0); Seeds = t.GetResult(Seeds, defaultValue = 1) |> positive "--seeds"
+                           Epochs = t.TryGetResult Epochs |> Option.map (positive "--epochs"); Data = t.TryGetResult TrainArgs.Data
+                           Out = t.GetResult TrainArgs.Out }
+            | Reproduce r ->
+                let table = r.GetResult Table
+                if table <> "teachers" then raise (InvalidValue(sprintf "reproduce: unknown table '%s' (known: teachers)" table))
+                RunReproduce { Table = table; Quick = r.Contains Quick; Data = r.TryGetResult ReproduceArgs.Data
+                               Out = r.GetResult(ReproduceArgs.Out, defaultValue = "experiments/results") }
             | Threads _ -> Usage(parser.PrintUsage(), true)
         { Threads = threads; Command = command }
     with

@@ -115,6 +115,20 @@ module Graph =
                 vals.[e] <- float32 (dinv.[i] * float h.Values.[e] * dinv.[h.ColIdx.[e]])
         { h with Values = vals }
 
+    /// D^-1/2 A D^-1/2 with D the row sums of the values (weighted in-degrees), adding no self-loops (DGL
+    /// GraphConv's normalisation on a graph that already has its loops): entries a_ij / sqrt(d_i d_j); nodes of
+    /// degree <= 0 keep 0.
+    let symNorm (a: Csr) : Csr =
+        Csr.ensureValid a
+        if a.Rows <> a.Cols then invalidArg "a" (sprintf "symNorm: the adjacency must be square, got %d x %d" a.Rows a.Cols)
+        let inv =
+            Array.init a.Rows (fun i ->
+                let mutable d = 0.0
+                for e in a.RowPtr.[i] .. a.RowPtr.[i + 1] - 1 do d <- d + float a.Values.[e]
+                if d > 0.0 then 1.0 / sqrt d else 0.0)
+        let rows = Csr.edgeRows a
+        { a with Values = Array.init (Csr.nnz a) (fun e -> float32 (float a.Values.[e] * inv.[rows.[e]] * inv.[a.ColIdx.[e]])) }
+
     /// Row normalisation D^-1 A with D the row sums of the values (1 / in-degree for unit weights), so A @ X is the
     /// mean of the in-neighbours' features (GraphSAGE-mean, Hamilton et al. 2017). Rows with no entries stay empty
     /// (their aggregate is 0); a row whose values sum to 0 gets zeros.

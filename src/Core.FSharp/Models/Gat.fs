@@ -77,7 +77,7 @@ module Gat =
         { ppiTeacher inFeatures labels with Hidden = List.replicate 4 (2, 68); OutHeads = 2 }
 
     /// GAT expects self-loops (each node attends to itself): A with unit self-loops, unnormalised.
-    let prepare (adj: Csr) : Csr = Adjacency.withSelfLoops adj
+    let prepare (adj: Csr) : Csr = Graph.addSelfLoops adj
 
     /// Every layer's shape, input layer first.
     let specs (cfg: GatConfig) : GatLayerSpec list =

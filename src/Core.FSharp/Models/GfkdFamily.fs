@@ -76,9 +76,9 @@ module GfkdFamily =
     /// The adjacency the layers read: optional self-loops, then for GCN the symmetric normalisation
     /// D^-1/2 A D^-1/2 (DGL GraphConv's, with in-degrees); GIN sums the raw entries.
     let prepare (cfg: GfkdConfig) (adj: Csr) : Csr =
-        let a = if cfg.SelfLoops then Adjacency.withSelfLoops adj else adj
+        let a = if cfg.SelfLoops then Graph.addSelfLoops adj else adj
         match cfg.Conv with
-        | GcnConv -> Adjacency.symNorm a
+        | GcnConv -> Graph.symNorm a
         | GinConv -> a
 
     /// The batch with its adjacency prepared for the model.

@@ -20,7 +20,7 @@ module Sage =
         { InFeatures = inFeatures; Hidden = hidden; OutFeatures = outFeatures; Dropout = 0.5f }
 
     /// D^-1 A from a raw adjacency (no self-loops): each row averages the node's in-neighbours.
-    let prepare (adj: Csr) : Csr = Adjacency.meanNorm adj
+    let prepare (adj: Csr) : Csr = Graph.meanNorm adj
 
     /// torch.nn.Linear initialisation (PyG's SAGEConv).
     let init (cfg: SageConfig) (rng: Rng) : SageParams =

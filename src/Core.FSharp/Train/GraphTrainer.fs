@@ -1,0 +1,104 @@
+/// Mini-batch training of a graph classifier on a train / validation / test partition of a graph dataset: the
+/// epoch is selected on validation accuracy and the selected model alone is scored on the test part.
+namespace GcnKd.Train
+
+open GcnKd
+
+/// A graph-level model as the trainer sees it. 'S is explicit state (batch-norm running statistics).
+type GraphSpec<'P, 'S> =
+    { Init: Rng -> 'P
+      InitState: unit -> 'S
+      Forward: 'P -> 'S -> ForwardContext -> GraphBatch -> Tensor -> ModelOutput * 'S }
+
+type GraphTrainConfig =
+    { Epochs: int
+      BatchSize: int
+      Lr: float32
+      WeightDecay: float32
+      Schedule: Schedule
+      Patience: int
+      Seed: int }
+
+type GraphTrainResult<'P, 'S> =
+    { Params: 'P
+      State: 'S
+      BestEpoch: int
+      ValAccuracy: float
+      TestAccuracy: float
+      Log: EpochLog[] }
+
+/// A batch ready for the model: block-diagonal graph, stacked features, labels.
+type PreparedBatch = { Batch: GraphBatch; Features: Tensor; Labels: int[] }
+
+[<RequireQualifiedAccess>]
+module GraphTrainer =
+    /// Stack the graphs `idx` of a dataset into one batch.
+    let prepare (graphs: GraphSample[]) (idx: int[]) =
+        let sel = idx |> Array.map (fun i -> graphs.[i])
+        { Batch = Graph.batch (sel |> Array.map (fun g -> g.Adj))
+          Features = Graph.batchFeatures (sel |> Array.map (fun g -> g.Features))
+          Labels = sel |> Array.map (fun g -> g.Label) }
+
+    /// Cut indices into consecutive batches.
+    let chunks (size: int) (idx: int[]) = idx |> Array.chunkBySize (max 1 size)
+
+    /// Loss and accuracy of a model (eval mode) over prepared batches, weighted by batch size.
+    let evaluate (spec: GraphSpec<'P, 'S>) (p: 'P) (s: 'S) (batches: PreparedBatch[]) =
+        let mutable loss = 0.0
+        let mutable correct = 0.0
+        let mutable n = 0
+        for b in batches do
+            let out, _ = spec.Forward p s ForwardContext.Eval b.Batch b.Features
+            let k = b.Labels.Length
+            loss <- loss + float (Loss.crossEntropy out.Logits b.Labels).Item0 * float k
+            correct <- correct + Loss.accuracy out.Logits b.Labels * float k
+            n <- n + k
+        if n = 0 then nan, nan else loss / float n, correct / float n
+
+    let train (cfg: GraphTrainConfig) (spec: GraphSpec<'P, 'S>) (graphs: GraphSample[]) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[])
+              (onEpoch: EpochLog -> unit) : GraphTrainResult<'P, 'S> =
+        if cfg.Epochs < 1 then invalidArg "Epochs" "at least one epoch is needed"
+        if trainIdx.Length = 0 then invalidArg "trainIdx" "the training part is empty"
+        let root = Rng.create cfg.Seed
+        let keys = Rng.splitN (2 * cfg.Epochs + 1) root
+        let opt = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = cfg.WeightDecay }
+        let valBatches = chunks 256 valIdx |> Array.map (prepare graphs)
+        let mutable p = spec.Init keys.[0]
+        let mutable s = spec.InitState ()
+        let mutable opState = Optim.init opt p
+        let mutable sel: Selection<'P * 'S> = Selection.empty
+        let log = ResizeArray()
+        let mutable epoch = 0
+        while epoch < cfg.Epochs && not (Selection.shouldStop cfg.Patience sel) do
+            let lr = Schedule.lr cfg.Schedule cfg.Lr epoch
+            let order = Rng.permutation trainIdx.Length keys.[1 + 2 * epoch] |> Array.map (fun i -> trainIdx.[i])
+            let batchKeys = Rng.splitN (order.Length / max 1 cfg.BatchSize + 1) keys.[2 + 2 * epoch]
+            let mutable lossSum = 0.0
+            let mutable correct = 0.0
+            for bi, idx in chunks cfg.BatchSize order |> Array.indexed do
+                let b = prepare graphs idx
+                let loss, g, (logits, newState) =
+                    Autodiff.valueAndGradAux (fun q ->
+                        let out, ns = spec.Forward q s (ForwardContext.Train batchKeys.[bi]) b.Batch b.Features
+                        Loss.crossEntropy out.Logits b.Labels, (out.Logits, ns)) p
+                let np, nst = Optim.step opt lr opState p g
+                p <- np
+                opState <- nst
+                s <- newState
+                lossSum <- lossSum + float loss * float idx.Length
+                correct <- correct + Loss.accuracy logits b.Labels * float idx.Length
+            let valLoss, valAcc = if valBatches.Length = 0 then nan, nan else evaluate spec p s valBatches
+            let entry =
+                { Epoch = epoch; Lr = float lr; TrainLoss = lossSum / float order.Length; TrainMetric = correct / float order.Length
+                  ValLoss = valLoss; ValMetric = valAcc }
+            log.Add entry
+            onEpoch entry
+            let current = p, s
+            // without a validation part, the last epoch is the selected one
+            sel <- if valBatches.Length = 0 then { Selection.offer { entry with ValMetric = float epoch; ValLoss = 0.0 } (fun () -> current) sel with SinceBest = 0 }
+                   else Selection.offer entry (fun () -> current) sel
+            epoch <- epoch + 1
+        let bp, bs = sel.Best.Value
+        let _, testAcc = evaluate spec bp bs (chunks 256 testIdx |> Array.map (prepare graphs))
+        { Params = bp; State = bs; BestEpoch = sel.BestEpoch; ValAccuracy = (if valBatches.Length = 0 then nan else sel.BestMetric)
+          TestAccuracy = testAcc; Log = log.ToArray() }
