@@ -105,3 +105,74 @@ let ``TU IMDB-BINARY: every edge listed twice is kept once; one-hot degree featu
     let g = ds.Graphs.[0]
     let deg = GraphBuild.Degrees g.Adj
     for i in 0 .. g.Adj.Rows - 1 do Assert.Equal(1.0f, g.Features.Data.[i * 136 + deg.[i]])
+
+// ---------------------------------------------------------------------------------------------------------------
+// GIN text format, real data
+
+let private checkGin (name: string) graphs nodes edges features (counts: int[]) foldSize =
+    let ds = GinFormat.Load(dataRoot.Value, name)
+    let s = DatasetStats.Of ds
+    Assert.Equal(graphs, s.Graphs)
+    Assert.Equal(nodes, s.Nodes)
+    Assert.Equal(edges, s.UndirectedEdges)
+    Assert.Equal(2, s.Classes)
+    Assert.Equal(features, s.Features)
+    Assert.Equal<int[]>(counts, s.ClassCounts)
+    let folds = ds.Folds.Value
+    Assert.Equal(10, folds.Length)
+    for f in folds do Assert.Equal(foldSize, f.Length)
+    // disjoint test folds; the N mod 10 graphs left over are in none of them (DGCNN's fold size floor(N/10))
+    let tested = Array.concat folds |> Array.sort
+    Assert.Equal(tested.Length, (Array.distinct tested).Length)
+    Assert.Equal(graphs - graphs % 10, tested.Length)
+    for g in ds.Graphs do
+        checkAdjacency g.Adj
+        Assert.True(rowSums g.Features |> Array.forall ((=) 1.0f))
+    ds
+
+[<Fact>]
+let ``GIN MUTAG: 188 graphs, 3371 nodes, 3721 edges, 7 tags in order of first appearance, 10 test folds of 18`` () =
+    let ds = GinFormat.Load(dataRoot.Value, "MUTAG")
+    let s = DatasetStats.Of ds
+    Assert.Equal((188, 3371L, 3721L, 7), (s.Graphs, s.Nodes, s.UndirectedEdges, s.Features))
+    Assert.Equal<int[]>([| 63; 125 |], s.ClassCounts)                  // raw 0 -> class 0, raw 2 -> class 1
+    Assert.Equal<int[]>(Array.create 10 18, ds.Folds.Value |> Array.map Array.length)
+    // the 8 graphs in no test fold (188 mod 10), as listed by the fold files
+    Assert.Equal<int[]>([| 0; 13; 37; 114; 161; 163; 169; 187 |], Splits.complement 188 (Array.concat ds.Folds.Value))
+    // SOURCE.md's DGL cross-check: graph 128 has 13 nodes and 26 directed edges, graphs 0-15: 330 nodes, 748 edges
+    Assert.Equal(13, ds.Graphs.[128].Adj.Rows)
+    Assert.Equal(26, Csr.nnz ds.Graphs.[128].Adj)
+    Assert.Equal(330, ds.Graphs.[.. 15] |> Array.sumBy (fun g -> g.Adj.Rows))
+    Assert.Equal(748, ds.Graphs.[.. 15] |> Array.sumBy (fun g -> Csr.nnz g.Adj))
+    // the first node of the file has tag 2, the first tag seen: column 0
+    Assert.Equal(1.0f, ds.Graphs.[0].Features.Data.[0])
+    Assert.Equal(1, ds.Graphs.[0].Label)                                  // first graph: raw label 2
+
+[<Fact>]
+let ``GIN PTC: the 344-graph version with explicit hydrogens (8792 nodes, 8931 edges, 19 tags)`` () =
+    let ds = GinFormat.Load(dataRoot.Value, "PTC_MR")
+    let s = DatasetStats.Of ds
+    Assert.Equal((344, 8792L, 8931L, 19), (s.Graphs, s.Nodes, s.UndirectedEdges, s.Features))
+    Assert.Equal<int[]>([| 192; 152 |], s.ClassCounts)
+    Assert.Equal<int[]>([| 14; 171; 235; 267 |], Splits.complement 344 (Array.concat ds.Folds.Value))
+
+[<Fact>]
+let ``GIN PROTEINS: graph for graph the TU dataset (same nodes, edges, label map 1/2 -> 0/1)`` () =
+    let ds = checkGin "PROTEINS" 1113 43471L 81044L 3 [| 663; 450 |] 111
+    let tu = TuFormat.Load(dataRoot.Value, "PROTEINS")
+    for g in 0 .. ds.Graphs.Length - 1 do
+        Assert.Equal<int[]>(tu.Graphs.[g].Adj.RowPtr, ds.Graphs.[g].Adj.RowPtr)
+        Assert.Equal<int[]>(tu.Graphs.[g].Adj.ColIdx, ds.Graphs.[g].Adj.ColIdx)
+        Assert.Equal(tu.Graphs.[g].Label, ds.Graphs.[g].Label)
+        Assert.Equal<float32[]>(tu.Graphs.[g].Features.Data, ds.Graphs.[g].Features.Data)   // tags 0,1,2 first seen in that order
+
+[<Fact>]
+let ``GIN IMDB-BINARY: all tags 0, so one-hot degrees over the 65 distinct degree values`` () =
+    let ds = checkGin "IMDB-BINARY" 1000 19773L 96531L 65 [| 500; 500 |] 100
+    let tags = GinFormat.Load(dataRoot.Value, "IMDB-BINARY", GinFeatures.Tags)
+    Assert.Equal(1, tags.NumFeatures)
+    // the TU and GIN files hold the same graphs in the same order
+    let tu = TuFormat.Load(dataRoot.Value, "IMDB-BINARY")
+    for g in 0 .. 999 do
+        Assert.Equal<int[]>(tu.Graphs.[g].Adj.ColIdx, ds.Graphs.[g].Adj.ColIdx)
+        Assert.Equal(tu.Graphs.[g].Label, ds.Graphs.[g].Label)
