@@ -176,3 +176,99 @@ let ``GIN IMDB-BINARY: all tags 0, so one-hot degrees over the 65 distinct degre
     for g in 0 .. 999 do
         Assert.Equal<int[]>(tu.Graphs.[g].Adj.ColIdx, ds.Graphs.[g].Adj.ColIdx)
         Assert.Equal(tu.Graphs.[g].Label, ds.Graphs.[g].Label)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Planetoid (restricted unpickler), real data. Checksums computed once with Kipf's load_data (numpy/scipy).
+
+/// sum over nodes of id * row sum, and sum over entries of column * value: place-sensitive feature checksums.
+let private checksums (t: Tensor) =
+    let n, f = t.Shape.[0], t.Shape.[1]
+    let mutable pos = 0.0
+    let mutable col = 0.0
+    for i in 0 .. n - 1 do
+        for j in 0 .. f - 1 do
+            let v = float t.Data.[i * f + j]
+            pos <- pos + float i * v
+            col <- col + float j * v
+    pos, col
+
+let private labelChecksum (labels: int[]) = labels |> Array.mapi (fun i l -> int64 i * int64 l) |> Array.sum
+
+let private nonzeroCols (t: Tensor) (row: int) =
+    let f = t.Shape.[1]
+    [| for j in 0 .. f - 1 do if t.Data.[row * f + j] <> 0.0f then yield j |]
+
+[<Fact>]
+let ``Planetoid Cora: 2708 nodes, 5278 edges, 1433 features, 7 classes, 140/500/1000, test rows reordered`` () =
+    let ds = Planetoid.Load(dataRoot.Value, "Cora", normalizeFeatures = false)
+    let s = DatasetStats.Of ds
+    Assert.Equal((2708L, 5278L, 7, 1433), (s.Nodes, s.UndirectedEdges, s.Classes, s.Features))
+    Assert.Equal<int[]>([| 351; 217; 418; 818; 426; 298; 180 |], s.ClassCounts)
+    checkAdjacency ds.Adj
+    Assert.Equal<int[]>([| 0 .. 139 |], ds.Train)
+    Assert.Equal<int[]>([| 140 .. 639 |], ds.Val)
+    Assert.Equal<int[]>([| 1708 .. 2707 |], ds.Test)
+    Assert.Equal<int[]>(Array.create 7 20, Array.countBy (fun i -> ds.Labels.[i]) ds.Train |> Array.sortBy fst |> Array.map snd)
+    Assert.Equal((66204708.0, 39016843.0), checksums ds.Features)
+    Assert.Equal(10506393L, labelChecksum ds.Labels)
+    Assert.Equal<int[]>([| 19; 81; 146; 315; 774; 877; 1194; 1247; 1274 |], nonzeroCols ds.Features 0)
+    // test.index line 1 is node 2692: the first row of tx belongs to it
+    Assert.Equal<int[]>([| 311; 314; 353; 505; 510; 621; 1075; 1132 |], (nonzeroCols ds.Features 2692).[.. 7])
+    Assert.Equal(3, ds.Labels.[2692])
+
+[<Fact>]
+let ``Planetoid Cora row-normalised: rows sum to 1, same checksum as Kipf's preprocess_features`` () =
+    let ds = Planetoid.Load(dataRoot.Value, "Cora", normalizeFeatures = true)
+    Assert.True(rowSums ds.Features |> Array.forall (fun v -> abs (v - 1.0f) < 1e-5f))
+    let _, col = checksums ds.Features
+    Assert.True(abs (col - 2147083.2422833582) < 0.5, sprintf "checksum %f" col)
+
+[<Fact>]
+let ``Planetoid CiteSeer: 3327 nodes after padding 15 isolated test-range ids (not test nodes), 4552 edges`` () =
+    let ds = Planetoid.Load(dataRoot.Value, "CiteSeer", normalizeFeatures = false)
+    let s = DatasetStats.Of ds
+    Assert.Equal((3327L, 4552L, 6, 3703), (s.Nodes, s.UndirectedEdges, s.Classes, s.Features))
+    // SOURCE.md's [249, 590, ...] counts ally + ty; the 15 padded nodes add label 0
+    Assert.Equal<int[]>([| 264; 590; 668; 701; 596; 508 |], s.ClassCounts)
+    checkAdjacency ds.Adj
+    Assert.Equal((120, 500, 1000), (ds.Train.Length, ds.Val.Length, ds.Test.Length))
+    let padded = [| 2407; 2489; 2553; 2682; 2781; 2953; 3042; 3063; 3212; 3214; 3250; 3292; 3305; 3306; 3309 |]
+    Assert.Equal<int[]>(padded, Splits.complement 3327 (Array.append [| 0 .. 2311 |] ds.Test))
+    for i in padded do
+        Assert.Empty(nonzeroCols ds.Features i)
+        Assert.Equal(0, ds.Labels.[i])
+    Assert.Equal((174708694.0, 191362100.0), checksums ds.Features)
+    Assert.Equal(14890602L, labelChecksum ds.Labels)
+    Assert.Equal(2, ds.Labels.[2488])
+    let n = Planetoid.Load(dataRoot.Value, "CiteSeer", normalizeFeatures = true)
+    let sums = rowSums n.Features
+    Assert.Equal(15, sums |> Array.filter ((=) 0.0f) |> Array.length)
+    Assert.True(abs (snd (checksums n.Features) - 6022282.624099918) < 1.0)
+
+[<Fact>]
+let ``Planetoid PubMed: the missing allx gives one clear error naming the file`` () =
+    let msg = userError [ "dataset PubMed is incomplete"; "ind.pubmed.allx not found"; "PubMed"; "Expected files" ] (fun () ->
+        Planetoid.Load(dataRoot.Value, "PubMed", normalizeFeatures = true))
+    Assert.DoesNotContain("ind.pubmed.ally not found", msg)
+
+[<Fact>]
+let ``Pickle reads PubMed's present files: tx a 1000 x 500 csr_matrix, the graph dict of 19717 nodes`` () =
+    let dir = Path.Combine(dataRoot.Value.Path, "PubMed")
+    match Pickle.Load(Path.Combine(dir, "ind.pubmed.tx")) with
+    | :? PickledObject as m ->
+        Assert.EndsWith("csr_matrix", m.ClassName)
+        Assert.Equal<obj[]>([| box 1000L; box 500L |], m.State.["_shape"] :?> obj[])
+        let data = m.State.["data"] :?> NumpyArray
+        Assert.Equal("<f4", data.Descr)
+        Assert.Equal(50140L, data.Numel)
+    | o -> failwithf "expected a csr_matrix, got %A" o
+    match Pickle.Load(Path.Combine(dir, "ind.pubmed.graph")) with
+    | :? Collections.Generic.Dictionary<obj, obj> as d ->
+        Assert.Equal(19717, d.Count)
+        Assert.Equal(88676, d.Values |> Seq.sumBy (fun l -> (l :?> Collections.Generic.List<obj>).Count))
+    | o -> failwithf "expected a dict, got %A" o
+    match Pickle.Load(Path.Combine(dir, "ind.pubmed.ally")) with
+    | :? NumpyArray as a ->
+        Assert.Equal<int[]>([| 18717; 3 |], a.Shape)
+        Assert.Equal("<i4", a.Descr)
+    | o -> failwithf "expected an ndarray, got %A" o
