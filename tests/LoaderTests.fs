@@ -272,3 +272,134 @@ let ``Pickle reads PubMed's present files: tx a 1000 x 500 csr_matrix, the graph
         Assert.Equal<int[]>([| 18717; 3 |], a.Shape)
         Assert.Equal("<i4", a.Descr)
     | o -> failwithf "expected an ndarray, got %A" o
+
+// ---------------------------------------------------------------------------------------------------------------
+// MNIST, real data (t10k only: counts, label histogram, pixel mean, a point cloud)
+
+[<Fact>]
+let ``MNIST t10k: 10000 images of 28x28 in [0, 1], the published label histogram and mean; point clouds`` () =
+    let t = Mnist.Load(dataRoot.Value, "t10k")
+    Assert.Equal((10000, 28, 28), (t.Count, t.Rows, t.Cols))
+    Assert.Equal(7840000, t.Pixels.Length)
+    Assert.Equal<int[]>([| 980; 1135; 1032; 1010; 982; 892; 958; 1028; 974; 1009 |], Array.countBy id t.Labels |> Array.sortBy fst |> Array.map snd)
+    Assert.True(t.Pixels |> Array.forall (fun v -> v >= 0.0f && v <= 1.0f))
+    Assert.Equal(1.0f, Array.max t.Pixels)
+    let mean = t.Pixels |> Array.averageBy float
+    Assert.True(abs (mean - 0.1325) < 5e-5, sprintf "pixel mean %f" mean)
+    Assert.Equal<int[]>([| 10000; 1; 28; 28 |], t.Images().Shape)
+    // point clouds of the first 200 test digits (a small "train" part keeps the test fast)
+    let small = MnistSplit(t.Pixels.[.. 200 * 784 - 1], t.Labels.[.. 199], 28, 28)
+    let pc = Mnist.PointClouds(small, small, 128, 7)
+    Assert.Equal((200, 200, 10), (pc.Train.Length, pc.Test.Length, pc.NumClasses))
+    Assert.Equal("MNIST-points-128", pc.Name)
+    for c in pc.Train do
+        Assert.Equal<int[]>([| 128; 3 |], c.Points.Shape)
+        let d = c.Points.Data
+        let norms = Array.init 128 (fun i -> sqrt (d.[3 * i] * d.[3 * i] + d.[3 * i + 1] * d.[3 * i + 1]))
+        Assert.True(abs (Array.max norms - 1.0f) < 1e-5f)
+        for k in 0 .. 1 do Assert.True(abs (Array.init 128 (fun i -> d.[3 * i + k]) |> Array.average) < 1e-5f)
+    Assert.Equal<int[]>(small.Labels, pc.Train |> Array.map (fun c -> c.Label))
+    let again = Mnist.PointClouds(small, small, 128, 7)
+    Assert.Equal<float32[]>(pc.Test.[5].Points.Data, again.Test.[5].Points.Data)
+    Assert.NotEqual<float32[]>(pc.Test.[5].Points.Data, (Mnist.PointClouds(small, small, 128, 8)).Test.[5].Points.Data)
+
+// ---------------------------------------------------------------------------------------------------------------
+// PPI fixture (DGL layout written by the test)
+
+let private npyBytes (descr: string) (shape: int list) (fortran: bool) (data: byte[]) =
+    let shapeStr = match shape with [ d ] -> sprintf "(%d,)" d | ds -> "(" + String.Join(", ", ds) + ")"
+    let header = sprintf "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }" descr (if fortran then "True" else "False") shapeStr
+    let pad = (64 - (10 + header.Length + 1) % 64) % 64
+    let h = header + String(' ', pad) + "\n"
+    Array.concat [ [| 0x93uy |]; "NUMPY"B; [| 1uy; 0uy; byte (h.Length &&& 0xff); byte (h.Length >>> 8) |]; Text.Encoding.ASCII.GetBytes h; data ]
+
+let private f4 (xs: float32[]) = xs |> Array.collect BitConverter.GetBytes
+let private f8 (xs: float[]) = xs |> Array.collect BitConverter.GetBytes
+let private i8 (xs: int64[]) = xs |> Array.collect BitConverter.GetBytes
+
+let private nodeLink (n: int) (links: (int * int) list) =
+    let nodes = String.Join(", ", [ for i in 0 .. n - 1 -> sprintf "{\"id\": %d, \"test\": false}" i ])
+    let ls = String.Join(", ", [ for s, t in links -> sprintf "{\"source\": %d, \"target\": %d}" s t ])
+    sprintf "{\"directed\": false, \"multigraph\": false, \"graph\": {}, \"nodes\": [%s], \"links\": [%s]}" nodes ls
+
+/// Two graphs per split, 3 features, 2 labels; the valid split interleaves its graphs' nodes.
+let private writePpi (d: TempDir) =
+    let split name (graphIds: int64[]) links (featsNpy: int -> byte[]) =
+        let n = graphIds.Length
+        d.Write(name + "_graph.json", nodeLink n links)
+        d.WriteBytes(name + "_feats.npy", featsNpy n)
+        d.WriteBytes(name + "_labels.npy", npyBytes "<i8" [ n; 2 ] false (i8 (Array.init (2 * n) (fun k -> int64 ((k / 2 + k) % 2)))))
+        d.WriteBytes(name + "_graph_id.npy", npyBytes "<i8" [ n ] false (i8 graphIds))
+    let featsF4 n = npyBytes "<f4" [ n; 3 ] false (f4 (Array.init (3 * n) float32))
+    let featsF8 n = npyBytes "<f8" [ n; 3 ] false (f8 (Array.init (3 * n) (fun k -> float k + 0.5)))
+    split "train" [| 1L; 1L; 1L; 2L; 2L |] [ 0, 1; 1, 2; 1, 0; 3, 4; 2, 2 ] featsF4
+    split "valid" [| 3L; 4L; 3L; 4L |] [ 0, 2; 1, 3 ] featsF8
+    split "test" [| 5L; 5L; 6L; 6L |] [ 0, 1 ] featsF4
+
+[<Fact>]
+let ``PPI fixture: nodes split into graphs by graph id, edges symmetrised, features and labels per node`` () =
+    use d = new TempDir()
+    writePpi d
+    let ds = Ppi.LoadFolder(d.Path, "PPI-fixture")
+    Assert.Equal((3, 2), (ds.NumFeatures, ds.NumLabels))
+    Assert.Equal((2, 2, 2), (ds.Train.Length, ds.Val.Length, ds.Test.Length))
+    let g0 = ds.Train.[0]
+    Assert.Equal<int[]>([| 3; 3 |], g0.Features.Shape)
+    Assert.Equal<float32[]>([| 0.0f .. 8.0f |], g0.Features.Data)
+    Assert.Equal<int[]>([| 0; 1; 3; 4 |], g0.Adj.RowPtr)                 // 0-1, 1-2 both ways; self-loop 2-2 dropped
+    Assert.Equal<int[]>([| 1; 0; 2; 1 |], g0.Adj.ColIdx)
+    Assert.Equal<float32[]>([| 0.0f; 1.0f; 1.0f; 0.0f; 0.0f; 1.0f |], g0.Targets.Data)
+    let g1 = ds.Train.[1]
+    Assert.Equal<float32[]>([| 9.0f .. 14.0f |], g1.Features.Data)
+    Assert.Equal(2, Csr.nnz g1.Adj)
+    // valid: graph 3 = nodes 0 and 2, graph 4 = nodes 1 and 3 (float64 features converted)
+    Assert.Equal<float32[]>([| 0.5f; 1.5f; 2.5f; 6.5f; 7.5f; 8.5f |], ds.Val.[0].Features.Data)
+    Assert.Equal<float32[]>([| 3.5f; 4.5f; 5.5f; 9.5f; 10.5f; 11.5f |], ds.Val.[1].Features.Data)
+    for g in Array.concat [ ds.Train; ds.Val; ds.Test ] do checkAdjacency g.Adj
+    Assert.Equal<int[]>([| 0; 1; 2 |], ds.Val.[0].Adj.RowPtr)
+    let s = DatasetStats.Of ds
+    Assert.Equal((6, 13L, 6L), (s.Graphs, s.Nodes, s.UndirectedEdges))
+
+[<Fact>]
+let ``PPI errors: missing files, links across graphs, row-count mismatches, bad JSON`` () =
+    use d = new TempDir()
+    userError [ "dataset PPI not found"; Path.Combine(d.Path, "PPI"); "train_graph.json"; "test_graph_id.npy" ] (fun () -> Ppi.Load(DataRoot.At d.Path))
+    writePpi d
+    d.Write("train_graph.json", nodeLink 5 [ 0, 1; 2, 3 ])
+    userError [ "train_graph.json"; "link 1 joins node 2 of graph 1 and node 3 of graph 2" ] (fun () -> Ppi.LoadFolder(d.Path, "x"))
+    d.Write("train_graph.json", nodeLink 4 [])
+    userError [ "train_graph.json"; "4 nodes, but the .npy files have 5 rows" ] (fun () -> Ppi.LoadFolder(d.Path, "x"))
+    d.Write("train_graph.json", nodeLink 5 [ 0, 7 ])
+    userError [ "train_graph.json"; "link 0"; "node ids in 0..4" ] (fun () -> Ppi.LoadFolder(d.Path, "x"))
+    d.Write("train_graph.json", "{\"nodes\": [\n{\"id\": 0},\n oops")
+    userError [ "train_graph.json, line 3"; "not valid JSON" ] (fun () -> Ppi.LoadFolder(d.Path, "x"))
+    writePpi d
+    d.WriteBytes("valid_labels.npy", npyBytes "<i8" [ 3; 2 ] false (i8 (Array.zeroCreate 6)))
+    userError [ "valid_labels.npy"; "3 rows, but valid_feats.npy has 4" ] (fun () -> Ppi.LoadFolder(d.Path, "x"))
+    writePpi d
+    d.WriteBytes("test_feats.npy", npyBytes "<f4" [ 4; 2 ] false (f4 (Array.zeroCreate 8)))
+    userError [ "test_feats.npy"; "2 feature columns, but the train split has 3" ] (fun () -> Ppi.LoadFolder(d.Path, "x"))
+
+[<Fact>]
+let ``Npy: versions 1 and 2, dtypes, and clear errors for bad magic, truncation, Fortran order, unknown dtypes`` () =
+    let a = Npy.Parse(npyBytes "<f8" [ 2; 2 ] false (f8 [| 1.0; 2.0; 3.0; 4.5 |]), "a.npy")
+    Assert.Equal<float32[]>([| 1.0f; 2.0f; 3.0f; 4.5f |], a.ToSingles())
+    Assert.Equal<int[]>([| 2; 2 |], a.Shape)
+    let b = Npy.Parse(npyBytes "|u1" [ 3 ] false [| 1uy; 2uy; 255uy |], "b.npy")
+    Assert.Equal<int64[]>([| 1L; 2L; 255L |], b.ToInt64s())
+    let big = Npy.Parse(npyBytes ">i4" [ 2 ] false [| 0uy; 0uy; 1uy; 2uy; 255uy; 255uy; 255uy; 254uy |], "c.npy")
+    Assert.Equal<int64[]>([| 258L; -2L |], big.ToInt64s())
+    // version 2: 4-byte header length
+    let v1 = npyBytes "<i8" [ 1 ] false (i8 [| 42L |])
+    let hlen = int v1.[8] ||| (int v1.[9] <<< 8)
+    let v2 = Array.concat [ v1.[.. 5]; [| 2uy; 0uy; byte hlen; byte (hlen >>> 8); 0uy; 0uy |]; v1.[10 ..] ]
+    Assert.Equal<int64[]>([| 42L |], (Npy.Parse(v2, "v2.npy")).ToInt64s())
+    userError [ "x.npy"; "magic string" ] (fun () -> Npy.Parse("PK\003\004 not numpy"B, "x.npy"))
+    userError [ "x.npy"; "needs 32 data bytes but the file holds 24 (truncated)" ] (fun () ->
+        let full = npyBytes "<f8" [ 2; 2 ] false (f8 [| 1.0; 2.0; 3.0; 4.0 |])
+        Npy.Parse(full.[.. full.Length - 9], "x.npy"))
+    userError [ "x.npy"; "Fortran-order" ] (fun () -> Npy.Parse(npyBytes "<f4" [ 2; 2 ] true (f4 (Array.zeroCreate 4)), "x.npy"))
+    userError [ "x.npy"; "unsupported numpy dtype '<c8'" ] (fun () -> Npy.Parse(npyBytes "<c8" [ 1 ] false (Array.zeroCreate 8), "x.npy"))
+    userError [ "x.npy"; "version 7" ] (fun () -> Npy.Parse(Array.concat [ v1.[.. 5]; [| 7uy |]; v1.[7 ..] ], "x.npy"))
+    use d = new TempDir()
+    userError [ "missing.npy not found" ] (fun () -> Npy.Read(Path.Combine(d.Path, "missing.npy")))
