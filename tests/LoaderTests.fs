@@ -403,3 +403,138 @@ let ``Npy: versions 1 and 2, dtypes, and clear errors for bad magic, truncation,
     userError [ "x.npy"; "version 7" ] (fun () -> Npy.Parse(Array.concat [ v1.[.. 5]; [| 7uy |]; v1.[7 ..] ], "x.npy"))
     use d = new TempDir()
     userError [ "missing.npy not found" ] (fun () -> Npy.Read(Path.Combine(d.Path, "missing.npy")))
+
+// ---------------------------------------------------------------------------------------------------------------
+// Data root
+
+[<Fact>]
+let ``DataRoot: --data wins, else GCNKD_DATA, else ./data; a missing dataset names root, folder and files`` () =
+    let r = DataRoot.Resolve "some/dir"
+    Assert.Equal(Path.GetFullPath "some/dir", r.Path)
+    Assert.Equal("--data", r.Source)
+    let fallback = DataRoot.Resolve null
+    match Environment.GetEnvironmentVariable "GCNKD_DATA" with
+    | null | "" -> Assert.Equal((Path.GetFullPath "data", "default ./data"), (fallback.Path, fallback.Source))
+    | env -> Assert.Equal((Path.GetFullPath env, "GCNKD_DATA"), (fallback.Path, fallback.Source))
+    use d = new TempDir()
+    let root = DataRoot.Resolve d.Path
+    userError [ "dataset MUTAG not found"; Path.Combine(d.Path, "MUTAG"); "data root " + d.Path; "from --data"; "MUTAG_A.txt, MUTAG_graph_indicator.txt, MUTAG_graph_labels.txt" ] (fun () ->
+        TuFormat.Load(root, "MUTAG"))
+    userError [ "dataset Cora not found"; "ind.cora.x"; "ind.cora.test.index" ] (fun () -> Planetoid.Load(root, "Cora", true))
+    userError [ "dataset MUTAG not found"; Path.Combine(d.Path, "MUTAG", "gin_format"); "MUTAG.txt" ] (fun () -> GinFormat.Load(root, "MUTAG"))
+    userError [ "dataset MNIST not found"; "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz" ] (fun () -> Mnist.Load(root, "t10k"))
+    d.Write("MUTAG/MUTAG_A.txt", "1, 2\n")
+    userError [ "dataset MUTAG is incomplete"; "MUTAG_graph_indicator.txt, MUTAG_graph_labels.txt not found" ] (fun () -> TuFormat.Load(root, "MUTAG"))
+
+// ---------------------------------------------------------------------------------------------------------------
+// TU fixtures: the format and every error path
+
+/// Two graphs (a path 1-2-3 and an edge 4-5), raw labels 3 and -1, three node labels.
+let private writeTu (d: TempDir) =
+    d.Write("TOY_A.txt", "1, 2\n2, 1\n2, 3\n3, 2\n4, 5\n5, 4\n1, 2\n3, 3\n")
+    d.Write("TOY_graph_indicator.txt", "1\n1\n1\n2\n2\n\n")
+    d.Write("TOY_graph_labels.txt", "3\n-1\n")
+    d.Write("TOY_node_labels.txt", "0\n2\n1\n1\n0\n")
+    d.Write("TOY_node_attributes.txt", "0.5, 1\n1.5, 2\n2.5, 3\n3.5, 4\n4.5, 5\n")
+
+let private tuPath (d: TempDir) file = Path.Combine(d.Path, file)
+
+[<Fact>]
+let ``TU fixture: labels sorted and remapped, duplicate and self-loop edges dropped, one-hot labels, attributes`` () =
+    use d = new TempDir()
+    writeTu d
+    let ds = TuFormat.LoadFolder(d.Path, "TOY")
+    Assert.Equal((2, 3), (ds.NumClasses, ds.NumFeatures))
+    Assert.Equal<int[]>([| 1; 0 |], ds.Graphs |> Array.map (fun g -> g.Label))
+    Assert.Equal<int[]>([| 0; 1; 3; 4 |], ds.Graphs.[0].Adj.RowPtr)
+    Assert.Equal<int[]>([| 1; 0; 2; 1 |], ds.Graphs.[0].Adj.ColIdx)
+    Assert.Equal<float32[]>([| 1.0f; 0.0f; 0.0f; 0.0f; 0.0f; 1.0f; 0.0f; 1.0f; 0.0f |], ds.Graphs.[0].Features.Data)
+    let wa = TuFormat.LoadFolder(d.Path, "TOY", useNodeAttributes = true)
+    Assert.Equal(5, wa.NumFeatures)
+    Assert.Equal<float32[]>([| 0.0f; 1.0f; 0.0f; 3.5f; 4.0f; 1.0f; 0.0f; 0.0f; 4.5f; 5.0f |], wa.Graphs.[1].Features.Data)
+    // without node labels: one-hot degree over 0..max degree (2)
+    File.Delete(tuPath d "TOY_node_labels.txt")
+    let deg = TuFormat.LoadFolder(d.Path, "TOY")
+    Assert.Equal(3, deg.NumFeatures)
+    Assert.Equal<float32[]>([| 0.0f; 1.0f; 0.0f; 0.0f; 0.0f; 1.0f; 0.0f; 1.0f; 0.0f |], deg.Graphs.[0].Features.Data)
+
+[<Fact>]
+let ``TU errors name the file, the line and what was expected`` () =
+    use d = new TempDir()
+    let check (file: string) (text: string) (fragments: string list) =
+        writeTu d
+        d.Write(file, text)
+        userError (tuPath d file :: fragments) (fun () -> TuFormat.LoadFolder(d.Path, "TOY", useNodeAttributes = true)) |> ignore
+    check "TOY_A.txt" "1, 2\n2, x\n" [ "line 2"; "field 2 is not an integer"; "'2, x'" ]
+    check "TOY_A.txt" "1, 2\n2\n" [ "line 2"; "2 integer fields"; "'2'" ]
+    check "TOY_A.txt" "1, 2\n2, 1\n1, 9\n" [ "line 3"; "node ids in 1..5" ]
+    check "TOY_A.txt" "1, 2\n3, 4\n" [ "line 2"; "node 3 is in graph 1 and node 4 in graph 2" ]
+    check "TOY_graph_indicator.txt" "1\n1\n3\n2\n2\n" [ "line 3"; "a graph id in 1..2" ]
+    check "TOY_graph_indicator.txt" "1\n1\n\n2\n2\n" [ "line 3"; "1 integer field"; "got ''" ]
+    check "TOY_graph_indicator.txt" "1\n1\n1\n1\n1\n" [ "graph 2 has no nodes" ]
+    check "TOY_graph_labels.txt" "3\nyes\n" [ "line 2"; "graph label" ]
+    check "TOY_node_labels.txt" "0\n2\n1\n1\n" [ "4 lines, but the graph indicator lists 5 nodes" ]
+    check "TOY_node_labels.txt" "0\n2\n1, 4\n1\n0\n" [ "line 3"; "1 integer field" ]
+    check "TOY_node_attributes.txt" "0.5, 1\n1.5, 2\n2.5, 3\n3.5, four\n4.5, 5\n" [ "line 4"; "field 2 is not a number" ]
+
+// ---------------------------------------------------------------------------------------------------------------
+// GIN fixtures
+
+/// Ten one-node graphs except graph 0 (a triangle with attribute columns) and graph 1 (an edge listed twice).
+let private ginText =
+    "10\n3 1\n5 2 1 2 0.5 0.25\n7 2 0 2 1 1\n5 2 0 1 0 0\n2 0\n7 1 1\n7 2 0 0\n"
+    + String.Join("", [ for g in 2 .. 9 -> sprintf "1 %d\n5 0\n" (g % 2) ])
+
+let private writeGin (d: TempDir) =
+    d.Write("TOY/gin_format/TOY.txt", ginText)
+    for k in 1 .. 10 do
+        d.Write(sprintf "TOY/gin_format/10fold_idx/test_idx-%d.txt" k, sprintf "%d\n" (k - 1))
+        d.Write(sprintf "TOY/gin_format/10fold_idx/train_idx-%d.txt" k, String.Join("\n", [ for g in 0 .. 9 do if g <> k - 1 then yield string g ]))
+
+[<Fact>]
+let ``GIN fixture: tags by first appearance, attribute columns ignored, edges de-duplicated, folds read`` () =
+    use d = new TempDir()
+    writeGin d
+    let ds = GinFormat.Load(DataRoot.At d.Path, "TOY")
+    Assert.Equal((2, 2), (ds.NumClasses, ds.NumFeatures))                // tags 5 -> 0, 7 -> 1
+    Assert.Equal<float32[]>([| 1.0f; 0.0f; 0.0f; 1.0f; 1.0f; 0.0f |], ds.Graphs.[0].Features.Data)
+    Assert.Equal(6, Csr.nnz ds.Graphs.[0].Adj)
+    Assert.Equal(2, Csr.nnz ds.Graphs.[1].Adj)
+    Assert.Equal<int[]>([| 1; 0; 0; 1; 0; 1; 0; 1; 0; 1 |], ds.Graphs |> Array.map (fun g -> g.Label))
+    Assert.Equal<int[][]>(Array.init 10 (fun k -> [| k |]), ds.Folds.Value)
+    let deg = GinFormat.Load(DataRoot.At d.Path, "TOY", GinFeatures.Degree)
+    Assert.Equal(3, deg.NumFeatures)                                      // degrees {0, 1, 2}
+    Assert.Equal<float32[]>([| 0.0f; 0.0f; 1.0f |], deg.Graphs.[0].Features.Data.[.. 2])
+    Assert.Equal<float32[]>([| 1.0f; 0.0f; 0.0f |], deg.Graphs.[5].Features.Data)
+    // no fold folder: no folds
+    Directory.Delete(Path.Combine(d.Path, "TOY", "gin_format", "10fold_idx"), true)
+    Assert.True((GinFormat.Load(DataRoot.At d.Path, "TOY")).Folds.IsNone)
+
+[<Fact>]
+let ``GIN errors name the file, the line and what was expected`` () =
+    use d = new TempDir()
+    let file = Path.Combine(d.Path, "TOY", "gin_format", "TOY.txt")
+    let check (text: string) (fragments: string list) =
+        writeGin d
+        d.Write("TOY/gin_format/TOY.txt", text)
+        userError (file :: fragments) (fun () -> GinFormat.Load(DataRoot.At d.Path, "TOY")) |> ignore
+    let lines = ginText.Split('\n')
+    let withLine i (s: string) = String.Join("\n", lines |> Array.mapi (fun j l -> if j = i then s else l))
+    check (withLine 0 "ten") [ "line 1"; "the number of graphs" ]
+    check (withLine 1 "3 1 0") [ "line 2"; "'n label'"; "graph 1 of 10" ]
+    check (withLine 2 "5 2 1 3") [ "line 3"; "neighbour 2 must be a node id in 0..2" ]
+    check (withLine 2 "5 3 1 2") [ "line 3"; "3 neighbours announced, 2 fields follow" ]
+    check (withLine 2 "5 2 1 2 0.5 abc") [ "line 3"; "attribute column 2 is not a number" ]
+    check (withLine 2 "x 2 1 2") [ "line 3"; "node line"; "of graph 1" ]
+    check (String.Join("\n", lines.[.. 20])) [ "line 22"; "node line"; "of graph 9"; "got the end of the file" ]
+    check (String.Join("\n", lines.[.. 21])) [ "line 23"; "'n label' (node count and label) of graph 10 of 10"; "got the end of the file" ]
+    check (ginText + "1 0\n") [ "line 25"; "the end of the file after the 10 graphs" ]
+    let folds = Path.Combine(d.Path, "TOY", "gin_format", "10fold_idx")
+    let checkFold (name: string) (text: string) (fragments: string list) =
+        writeGin d
+        if isNull text then File.Delete(Path.Combine(folds, name)) else d.Write("TOY/gin_format/10fold_idx/" + name, text)
+        userError fragments (fun () -> GinFormat.Load(DataRoot.At d.Path, "TOY")) |> ignore
+    checkFold "test_idx-4.txt" null [ folds; "incomplete"; "test_idx-4.txt not found" ]
+    checkFold "test_idx-4.txt" "3\n12\n" [ Path.Combine(folds, "test_idx-4.txt"); "line 2"; "a graph index in 0..9" ]
+    checkFold "test_idx-4.txt" "3\n1\n" [ Path.Combine(folds, "test_idx-4.txt"); "line 2"; "1 is also in test_idx-2.txt" ]
+    checkFold "train_idx-3.txt" "0\n1\n" [ Path.Combine(folds, "train_idx-3.txt"); "complement of test_idx-3.txt" ]

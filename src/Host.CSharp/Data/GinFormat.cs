@@ -71,7 +71,7 @@ public static class GinFormat
             for (var j = 0; j < n; j++, line++)
             {
                 var what = $"node line 'tag m nbr_1 .. nbr_m' ({j + 1} of {n}) of graph {g + 1}";
-                var fields = f.Fields(line);
+                var fields = f.Fields(line, what);
                 if (fields.Count < 2 || !f.TryInt(line, fields[0], out var tag) || !f.TryInt(line, fields[1], out var m) || m < 0)
                     throw f.Error(line, what);
                 if (fields.Count < 2 + m)

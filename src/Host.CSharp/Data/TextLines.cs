@@ -57,10 +57,11 @@ internal sealed class TextLines
     /// <summary>An error about the file as a whole (a count that does not match another file, ...).</summary>
     public GcnKdUserError FileError(string message) => new($"{Path}: {message}");
 
-    /// <summary>The fields of line <paramref name="index"/> (trimmed; empty list for a blank line).</summary>
-    public List<(int Start, int Length)> Fields(int index)
+    /// <summary>The fields of line <paramref name="index"/> (trimmed; empty list for a blank line). Past the last
+    /// line: an error saying that <paramref name="what"/> was expected.</summary>
+    public List<(int Start, int Length)> Fields(int index, string what = "another line")
     {
-        if (index >= Count) throw Error(index, "another line");
+        if (index >= Count) throw Error(index, what);
         var s = lines[index];
         var fields = new List<(int, int)>();
         if (s.Contains(','))
@@ -102,7 +103,7 @@ internal sealed class TextLines
     /// count is -1 (then at least one).</summary>
     public int[] Ints(int index, string what, int count = -1)
     {
-        var fields = Fields(index);
+        var fields = Fields(index, what);
         if (count >= 0 ? fields.Count != count : fields.Count == 0)
             throw Error(index, count >= 0 ? $"{count} integer field{(count == 1 ? "" : "s")} ({what})" : what);
         var r = new int[fields.Count];
@@ -123,7 +124,7 @@ internal sealed class TextLines
     /// <summary>The numbers of line <paramref name="index"/> (exactly <paramref name="count"/> unless -1).</summary>
     public double[] Doubles(int index, string what, int count = -1)
     {
-        var fields = Fields(index);
+        var fields = Fields(index, what);
         if (count >= 0 ? fields.Count != count : fields.Count == 0)
             throw Error(index, count >= 0 ? $"{count} numeric field{(count == 1 ? "" : "s")} ({what})" : what);
         var r = new double[fields.Count];
