@@ -538,3 +538,99 @@ let ``GIN errors name the file, the line and what was expected`` () =
     checkFold "test_idx-4.txt" "3\n12\n" [ Path.Combine(folds, "test_idx-4.txt"); "line 2"; "a graph index in 0..9" ]
     checkFold "test_idx-4.txt" "3\n1\n" [ Path.Combine(folds, "test_idx-4.txt"); "line 2"; "1 is also in test_idx-2.txt" ]
     checkFold "train_idx-3.txt" "0\n1\n" [ Path.Combine(folds, "train_idx-3.txt"); "complement of test_idx-3.txt" ]
+
+// ---------------------------------------------------------------------------------------------------------------
+// The restricted unpickler and Planetoid error paths
+
+[<Fact>]
+let ``Pickle: hand-written protocol-2 pickles load; disallowed globals, calls, opcodes and truncation are clear errors`` () =
+    match Pickle.Load("\x80\x02}q\x00(K\x01]q\x01(K\x02K\x03eK\x02h\x01u."B, "dict.pkl") with
+    | :? Collections.Generic.Dictionary<obj, obj> as d ->
+        Assert.Equal<obj list>([ box 2L; box 3L ], d.[box 1L] :?> Collections.Generic.List<obj> |> List.ofSeq)
+        Assert.Same(d.[box 1L], d.[box 2L])                                // memo: the same list object
+    | o -> failwithf "expected a dict, got %A" o
+    let t = Pickle.Load("\x80\x02(J\xfe\xff\xff\xffM,\x01U\x02ab\x88NG?\xf8\x00\x00\x00\x00\x00\x00\x8a\x02\x00\x80t."B, "t.pkl") :?> obj[]
+    Assert.Equal<obj[]>([| box -2L; box 300L; box "ab"; box true; null; box 1.5; box -32768L |], t)
+    userError [ "evil.pkl"; "GLOBAL os.system is not allowed"; "numpy.ndarray" ] (fun () -> Pickle.Load("\x80\x02cos\nsystem\nq\x00."B, "evil.pkl"))
+    userError [ "call.pkl"; "a call of __builtin__.list, which this reader does not interpret" ] (fun () -> Pickle.Load("\x80\x02c__builtin__\nlist\n)R."B, "call.pkl"))
+    userError [ "p4.pkl"; "protocol 4"; "protocol 0-2" ] (fun () -> Pickle.Load("\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01."B, "p4.pkl"))
+    userError [ "s.pkl"; "opcode 0x53 ('S')"; "byte 2" ] (fun () -> Pickle.Load("\x80\x02S'abc'\n."B, "s.pkl"))
+    userError [ "nostop.pkl"; "ends without STOP" ] (fun () -> Pickle.Load("\x80\x02K\x01"B, "nostop.pkl"))
+    userError [ "memo.pkl"; "memo entry 5 read before it was written" ] (fun () -> Pickle.Load("\x80\x02h\x05."B, "memo.pkl"))
+    let cora = File.ReadAllBytes(Path.Combine(dataRoot.Value.Path, "Cora", "ind.cora.x"))
+    userError [ "cut.pkl"; "truncated" ] (fun () -> Pickle.Load(cora.[.. cora.Length / 2], "cut.pkl"))
+
+[<Fact>]
+let ``Planetoid errors: bad test.index lines, mismatched row counts, wrong pickled types, truncated pickles`` () =
+    use d = new TempDir()
+    let src = Path.Combine(dataRoot.Value.Path, "Cora")
+    let reset () =
+        for f in Planetoid.RequiredFiles "Cora" do File.Copy(Path.Combine(src, f), Path.Combine(d.Path, "Cora", f), true)
+    Directory.CreateDirectory(Path.Combine(d.Path, "Cora")) |> ignore
+    let p (part: string) = Path.Combine(d.Path, "Cora", "ind.cora." + part)
+    let load () = Planetoid.Load(DataRoot.At d.Path, "Cora", false)
+    let index = File.ReadAllLines(Path.Combine(src, "ind.cora.test.index"))
+    let check (setup: unit -> unit) (fragments: string list) =
+        reset ()
+        setup ()
+        userError fragments load |> ignore
+    check (fun () -> File.WriteAllLines(p "test.index", index |> Array.mapi (fun i l -> if i = 6 then "17o8" else l))) [ p "test.index"; "line 7"; "one test node id" ]
+    check (fun () -> File.WriteAllLines(p "test.index", index |> Array.mapi (fun i l -> if i = 2 then "12" else l))) [ p "test.index"; "line 3"; "a test node id >= 1708" ]
+    check (fun () -> File.WriteAllLines(p "test.index", index |> Array.mapi (fun i l -> if i = 2 then index.[0] else l))) [ p "test.index"; "line 3"; index.[0] + " repeats" ]
+    check (fun () -> File.WriteAllLines(p "test.index", index.[1..])) [ p "test.index"; "999 test ids, but tx has 1000 rows" ]
+    check (fun () -> File.Copy(p "ty", p "y", true)) [ p "y"; "1000 rows, but x has 140" ]
+    check (fun () -> File.Copy(p "y", p "graph", true)) [ p "graph"; "expected a pickled dict" ]
+    check (fun () -> File.Copy(p "graph", p "x", true)) [ p "x"; "a pickled dict; expected a scipy csr_matrix" ]
+    check (fun () -> File.WriteAllBytes(p "allx", (File.ReadAllBytes(p "allx")).[.. 5000])) [ p "allx"; "truncated" ]
+    check (fun () -> File.Delete(p "graph")) [ "dataset Cora is incomplete"; "ind.cora.graph not found" ]
+    reset ()
+    Assert.Equal(2708, (load ()).Labels.Length)
+
+// ---------------------------------------------------------------------------------------------------------------
+// MNIST error paths (IDX fixtures)
+
+let private idx (magic: int) (dims: int list) (data: byte[]) =
+    let be (v: int) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
+    Array.concat ([ be magic ] @ List.map be dims @ [ data ])
+
+let private gzip (bytes: byte[]) =
+    use mem = new MemoryStream()
+    (use gz = new Compression.GZipStream(mem, Compression.CompressionLevel.Fastest, true)
+     gz.Write(bytes, 0, bytes.Length))
+    mem.ToArray()
+
+[<Fact>]
+let ``MNIST errors: bad magic, truncated data, count mismatch, not gzip, label out of range; plain IDX accepted`` () =
+    use d = new TempDir()
+    let img = idx 2051 [ 2; 2; 3 ] [| 0uy; 255uy; 51uy; 0uy; 0uy; 0uy; 255uy; 255uy; 255uy; 0uy; 0uy; 0uy |]
+    let lab = idx 2049 [ 2 ] [| 3uy; 9uy |]
+    let write (i: byte[]) (l: byte[]) =
+        d.WriteBytes("MNIST/t10k-images-idx3-ubyte.gz", gzip i)
+        d.WriteBytes("MNIST/t10k-labels-idx1-ubyte.gz", gzip l)
+    let load () = Mnist.Load(DataRoot.At d.Path, "t10k")
+    let imgPath = Path.Combine(d.Path, "MNIST", "t10k-images-idx3-ubyte.gz")
+    let labPath = Path.Combine(d.Path, "MNIST", "t10k-labels-idx1-ubyte.gz")
+    write img lab
+    let m = load ()
+    Assert.Equal((2, 2, 3), (m.Count, m.Rows, m.Cols))
+    Assert.Equal<float32[]>([| 0.0f; 1.0f; 0.2f |], m.Pixels.[.. 2])
+    Assert.Equal<int[]>([| 3; 9 |], m.Labels)
+    write (idx 2049 [ 2; 2; 3 ] img.[16..]) lab
+    userError [ imgPath; "magic number 2049 (0x00000801); expected 2051" ] load |> ignore
+    write img.[.. img.Length - 2] lab
+    userError [ imgPath; "declares 2 x 2 x 3 = 12 bytes of data but the file holds 11 (truncated)" ] load |> ignore
+    write img.[.. 10] lab
+    userError [ imgPath; "too short for the 16-byte IDX header" ] load |> ignore
+    write img (idx 2049 [ 3 ] [| 1uy; 2uy; 3uy |])
+    userError [ labPath; "3 labels, but t10k-images-idx3-ubyte.gz has 2 images" ] load |> ignore
+    write img (idx 2049 [ 2 ] [| 1uy; 12uy |])
+    userError [ labPath; "label 12 of item 1; expected a digit 0..9" ] load |> ignore
+    write img lab
+    d.WriteBytes("MNIST/t10k-images-idx3-ubyte.gz", img)
+    userError [ imgPath; "not a valid gzip file" ] load |> ignore
+    // uncompressed files when the .gz are absent
+    File.Delete imgPath
+    File.Delete labPath
+    d.WriteBytes("MNIST/t10k-images-idx3-ubyte", img)
+    d.WriteBytes("MNIST/t10k-labels-idx1-ubyte", lab)
+    Assert.Equal<int[]>([| 3; 9 |], (load ()).Labels)

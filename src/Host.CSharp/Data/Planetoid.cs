@@ -181,7 +181,16 @@ public static class Planetoid
                 if (c < 0 || c >= cols) throw Bad($"csr_matrix column index {c} outside [0, {cols})");
             return new Mat(path, (int)rows, (int)cols, indptr.Select(i => (int)i).ToArray(), indices.Select(i => (int)i).ToArray(), values);
         }
-        throw Bad($"a pickled {(o is PickledObject po ? po.ClassName : o?.GetType().Name ?? "None")}; expected a scipy csr_matrix or a 2-D numpy array");
+        var found = o switch
+        {
+            PickledObject po => po.ClassName,
+            Dictionary<object, object?> => "dict",
+            List<object?> => "list",
+            object?[] => "tuple",
+            null => "None",
+            _ => o.GetType().Name,
+        };
+        throw Bad($"a pickled {found}; expected a scipy csr_matrix or a 2-D numpy array");
     }
 
     /// <summary>The graph dict (node -> list of neighbours) as a symmetric adjacency without self-loops.</summary>
