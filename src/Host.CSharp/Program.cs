@@ -1,5 +1,6 @@
 using GcnKd.Host.Bench;
 using GcnKd.Host.Errors;
+using GcnKd.Host.Experiments;
 using GcnKd.Host.Runtime;
 
 namespace GcnKd.Host;
@@ -22,6 +23,9 @@ public static class Program
                 case GcnKd.Cli.Command.RunBench bench:
                     Console.WriteLine(DeviceReport.Line());
                     return BenchRunner.Run(bench.Item);
+                case GcnKd.Cli.Command.RunTrain train:
+                    Console.WriteLine(DeviceReport.Line());
+                    return TrainCommand.Run(train.Item);
                 default:
                     Console.Error.WriteLine("error: unhandled command");
                     return 2;

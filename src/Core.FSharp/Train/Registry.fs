@@ -1,0 +1,107 @@
+/// Models by name with their standard training presets: what `gcnkd train --model M` resolves to. Each function
+/// hides the model's parameter type behind the trainer's generic loop and returns plain named tensors.
+namespace GcnKd.Train
+
+open GcnKd
+
+/// The outcome of one training run (one seed, or one fold).
+type RunOutcome =
+    { Model: string
+      Seed: int
+      BestEpoch: int
+      ValAccuracy: float
+      TestAccuracy: float
+      ParamCount: int
+      /// Parameters by name (then batch-norm running statistics prefixed "state."), for the checkpoint.
+      Tensors: (string * Tensor)[]
+      Log: EpochLog[]
+      /// The resolved configuration, as name/value text pairs for the run directory.
+      Config: (string * string) list }
+
+[<RequireQualifiedAccess>]
+module Registry =
+    let nodeModels = [ "gcn"; "gat"; "sage"; "mlp" ]
+    let graphModels = [ "gin"; "GCN5_64"; "GIN5_64"; "GCN3_32"; "GIN3_32" ]
+
+    let private unknown (kind: string) (name: string) (known: string list) =
+        invalidArg "model" (sprintf "unknown %s model '%s' (known: %s)" kind name (String.concat ", " known))
+
+    /// Kipf & Welling's and Velickovic et al.'s Planetoid settings; PyG's examples for SAGE and the MLP baseline.
+    let nodePreset (model: string) : NodeTrainConfig =
+        match model with
+        | "gcn" -> { Epochs = 200; Lr = 0.01f; WeightDecay = 5e-4f; Patience = 0; Seed = 0 }
+        | "gat" -> { Epochs = 1000; Lr = 0.005f; WeightDecay = 5e-4f; Patience = 100; Seed = 0 }
+        | "sage" -> { Epochs = 200; Lr = 0.01f; WeightDecay = 5e-4f; Patience = 0; Seed = 0 }
+        | "mlp" -> { Epochs = 200; Lr = 0.01f; WeightDecay = 5e-4f; Patience = 0; Seed = 0 }
+        | m -> unknown "node" m nodeModels
+
+    /// Xu et al.'s GIN protocol (Adam 0.01 halved every 50 epochs, 350 epochs, batch 32), used for every graph model.
+    let graphPreset (_: string) : GraphTrainConfig =
+        { Epochs = 350; BatchSize = 32; Lr = 0.01f; WeightDecay = 0.0f; Schedule = Step(50, 0.5f); Patience = 0; Seed = 0 }
+
+    let private outcome model seed (best: int) (va: float) (te: float) (p: 'P) (state: 'S option) log config =
+        let named = Tree.leaves p
+        let stateNamed = match state with Some s -> Tree.leaves s |> Array.map (fun (n, t) -> "state." + n, t) | None -> [||]
+        { Model = model; Seed = seed; BestEpoch = best; ValAccuracy = va; TestAccuracy = te
+          ParamCount = named |> Array.sumBy (fun (_, t) -> t.Numel); Tensors = Array.append named stateNamed; Log = log; Config = config }
+
+    let private nodeRun model (cfg: NodeTrainConfig) (data: NodeDataset) (spec: NodeSpec<'P>) onEpoch config =
+        let r = NodeTrainer.train cfg spec data.Labels data.Train data.Val data.Test onEpoch
+        outcome model cfg.Seed r.BestEpoch r.ValAccuracy r.TestAccuracy r.Params None r.Log config
+
+    /// Train a node classifier on a Planetoid-style dataset with the model's preset (epochs overridable).
+    let trainNode (model: string) (data: NodeDataset) (seed: int) (epochs: int option) (onEpoch: EpochLog -> unit) : RunOutcome =
+        let preset = nodePreset model
+        let cfg = { preset with Seed = seed; Epochs = defaultArg epochs preset.Epochs }
+        let f, c = data.Features.Shape.[1], data.NumClasses
+        let common = [ "epochs", string cfg.Epochs; "lr", string cfg.Lr; "weight_decay", string cfg.WeightDecay
+                       "patience", string cfg.Patience; "seed", string seed; "selection", "best validation accuracy" ]
+        match model with
+        | "gcn" ->
+            let mc = { GcnConfig.InFeatures = f; Hidden = [ 16 ]; OutFeatures = c; Dropout = 0.5f; Bias = true }
+            let adj = Gcn.prepare data.Adj
+            nodeRun model cfg data { Init = Gcn.init mc; Forward = fun p ctx -> Gcn.forward mc p ctx adj data.Features } onEpoch
+                (("hidden", "16") :: ("dropout", "0.5") :: common)
+        | "gat" ->
+            let mc = Gat.cora f c
+            let adj = Gat.prepare data.Adj
+            nodeRun model cfg data { Init = Gat.init mc; Forward = fun p ctx -> Gat.forward mc p ctx adj data.Features } onEpoch
+                (("heads", "8x8, 1 output head") :: ("dropout", "0.6 features and attention") :: common)
+        | "sage" ->
+            let mc = { SageConfig.InFeatures = f; Hidden = [ 64 ]; OutFeatures = c; Dropout = 0.5f }
+            let adj = Sage.prepare data.Adj
+            nodeRun model cfg data { Init = Sage.init mc; Forward = fun p ctx -> Sage.forward mc p ctx adj data.Features } onEpoch
+                (("hidden", "64") :: ("dropout", "0.5") :: common)
+        | "mlp" ->
+            let mc = { MlpConfig.Sizes = [ f; 64; c ]; Activation = Relu; Dropout = 0.5f; BatchNorm = false; Norm = NormSettings.torch; Bias = true }
+            let st = Mlp.initState mc
+            nodeRun model cfg data { Init = Mlp.init mc; Forward = fun p ctx -> fst (Mlp.forward mc p st ctx data.Features) } onEpoch
+                (("hidden", "64") :: ("dropout", "0.5") :: common)
+        | m -> unknown "node" m nodeModels
+
+    let private graphRun model (cfg: GraphTrainConfig) (data: GraphDataset) (spec: GraphSpec<'P, 'S>) trainIdx valIdx testIdx onEpoch config =
+        let r = GraphTrainer.train cfg spec data.Graphs trainIdx valIdx testIdx onEpoch
+        outcome model cfg.Seed r.BestEpoch r.ValAccuracy r.TestAccuracy r.Params (Some r.State) r.Log config
+
+    /// Train a graph classifier on one partition (train / validation / test indices) with the model's preset.
+    let trainGraph (model: string) (data: GraphDataset) (seed: int) (epochs: int option) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[])
+                   (onEpoch: EpochLog -> unit) : RunOutcome =
+        let preset = graphPreset model
+        let cfg = { preset with Seed = seed; Epochs = defaultArg epochs preset.Epochs }
+        let common = [ "epochs", string cfg.Epochs; "batch_size", string cfg.BatchSize; "lr", string cfg.Lr
+                       "schedule", sprintf "%A" cfg.Schedule; "seed", string seed; "selection", "best validation accuracy" ]
+        match model with
+        | "gin" ->
+            let mc = { GinConfig.InFeatures = data.NumFeatures; Width = 64; NumLayers = 5; NumClasses = data.NumClasses; MlpLayers = 2
+                       Eps = FixedEps 0.0f; FinalDropout = 0.5f; Pooling = SumPool; Norm = NormSettings.torch }
+            graphRun model cfg data
+                { Init = Gin.init mc; InitState = (fun () -> Gin.initState mc)
+                  Forward = fun p s ctx b x -> Gin.forward mc p s ctx b x } trainIdx valIdx testIdx onEpoch
+                (("layers", "5 (4 GIN + input)") :: ("width", "64") :: ("eps", "0 (GIN-0)") :: ("readout", "sum over every layer") :: common)
+        | name when List.contains name graphModels ->
+            let mc = GfkdFamily.create name data.NumFeatures data.NumClasses
+            graphRun model cfg data
+                { Init = GfkdFamily.init mc; InitState = (fun () -> GfkdFamily.initState mc)
+                  Forward = fun p s ctx b x -> GfkdFamily.forward mc p s ctx (GfkdFamily.prepareBatch mc b) x } trainIdx valIdx testIdx onEpoch
+                (("architecture", name + " (METHODS.md section 2)") :: common)
+        | m -> unknown "graph" m graphModels

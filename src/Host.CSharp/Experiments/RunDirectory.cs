@@ -1,0 +1,60 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using GcnKd.Host.Checkpoints;
+using GcnKd.Train;
+
+namespace GcnKd.Host.Experiments;
+
+/// <summary>What a run leaves on disk, every file written atomically (temp file + rename): the resolved config,
+/// per-epoch metrics (CSV), final metrics (JSON) and the selected model's checkpoint (safetensors).</summary>
+public sealed class RunDirectory(string path)
+{
+    public string Path { get; } = System.IO.Path.GetFullPath(path);
+
+    public RunDirectory Sub(string name) => new(System.IO.Path.Combine(Path, name));
+
+    public void WriteText(string file, string text) =>
+        CheckpointFile.WriteAtomic(System.IO.Path.Combine(Path, file), file, s => s.Write(Encoding.UTF8.GetBytes(text)));
+
+    public void WriteJson(string file, Action<Utf8JsonWriter> body) =>
+        CheckpointFile.WriteAtomic(System.IO.Path.Combine(Path, file), file, s =>
+        {
+            using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true });
+            body(w);
+        });
+
+    public static string Csv(IEnumerable<EpochLog> log)
+    {
+        var sb = new StringBuilder("epoch,lr,train_loss,train_metric,val_loss,val_metric\n");
+        foreach (var e in log)
+            sb.Append(string.Join(",", new[] { e.Epoch.ToString(CultureInfo.InvariantCulture), F(e.Lr), F(e.TrainLoss), F(e.TrainMetric), F(e.ValLoss), F(e.ValMetric) })).Append('\n');
+        return sb.ToString();
+    }
+
+    static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>One run (a seed or a fold): checkpoint, epochs.csv, metrics.json.</summary>
+    public void WriteRun(RunOutcome r, IDictionary<string, string> metadata)
+    {
+        var meta = new Dictionary<string, string>(metadata)
+        {
+            ["model"] = r.Model,
+            ["seed"] = r.Seed.ToString(CultureInfo.InvariantCulture),
+            ["best_epoch"] = r.BestEpoch.ToString(CultureInfo.InvariantCulture),
+        };
+        CheckpointFile.Save(System.IO.Path.Combine(Path, "model.safetensors"), r.Tensors.Select(t => (t.Item1, t.Item2)), meta);
+        WriteText("epochs.csv", Csv(r.Log));
+        WriteJson("metrics.json", w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("model", r.Model);
+            w.WriteNumber("seed", r.Seed);
+            w.WriteNumber("best_epoch", r.BestEpoch);
+            if (double.IsNaN(r.ValAccuracy)) w.WriteNull("val_accuracy"); else w.WriteNumber("val_accuracy", r.ValAccuracy);
+            w.WriteNumber("test_accuracy", r.TestAccuracy);
+            w.WriteNumber("params", r.ParamCount);
+            w.WriteEndObject();
+        });
+    }
+}

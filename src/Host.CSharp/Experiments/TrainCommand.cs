@@ -1,0 +1,148 @@
+using System.Globalization;
+using GcnKd.Host.Data;
+using GcnKd.Host.Errors;
+using GcnKd.Train;
+using Microsoft.FSharp.Collections;
+using Microsoft.FSharp.Core;
+
+namespace GcnKd.Host.Experiments;
+
+/// <summary>`gcnkd train`: a model on a dataset under the dataset's standard protocol. Node datasets: the fixed
+/// Planetoid split, repeated over seeds. Graph datasets: k-fold cross-validation on the standard folds (or a
+/// shuffled hold-out split), a stratified 10 % validation part carved out of each training part for model selection;
+/// the test part is read once per fold, by the selected model.</summary>
+public static class TrainCommand
+{
+    /// <summary>Mean and standard deviation of the test accuracy over runs, and the runs themselves.</summary>
+    public sealed record Summary(string Dataset, string Model, string Protocol, double Mean, double Std, int N, int Params, IReadOnlyList<RunOutcome> Runs);
+
+    public static int Run(GcnKd.Cli.TrainOptions o)
+    {
+        var summary = Execute(o, Console.Out);
+        Console.WriteLine($"{summary.Dataset} {summary.Model} ({summary.Protocol}): test accuracy {100 * summary.Mean:F2} ± {100 * summary.Std:F2} over {summary.N} run(s); {summary.Params} parameters; results in {Path.GetFullPath(o.Out)}");
+        return 0;
+    }
+
+    public static Summary Execute(GcnKd.Cli.TrainOptions o, TextWriter progress)
+    {
+        var root = DataRoot.Resolve(OptionModule.IsSome(o.Data) ? o.Data.Value : null);
+        string dataset = DatasetCatalog.Canonical(o.Dataset);
+        int? epochs = OptionModule.IsSome(o.Epochs) ? o.Epochs.Value : null;
+        var epochsOpt = epochs is int e ? FSharpOption<int>.Some(e) : FSharpOption<int>.None;
+        var dir = new RunDirectory(o.Out);
+        var runs = new List<RunOutcome>();
+        string protocol;
+
+        if (DatasetCatalog.IsNodeDataset(dataset))
+        {
+            if (!ListModule.Contains(o.Model, Registry.nodeModels))
+                throw new GcnKdUserError($"model '{o.Model}' does not do node classification (node models: {string.Join(", ", Registry.nodeModels)})");
+            var data = DatasetCatalog.LoadNode(root, dataset);
+            protocol = $"Planetoid split {data.Train.Length}/{data.Val.Length}/{data.Test.Length}";
+            for (int s = o.Seed; s < o.Seed + o.Seeds; s++)
+            {
+                string label = $"seed {s}";
+                var r = Registry.trainNode(o.Model, data, s, epochsOpt, Progress(progress, label));
+                progress.WriteLine($"  {label}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
+                dir.Sub($"seed-{s}").WriteRun(r, Meta(dataset, protocol));
+                runs.Add(r);
+            }
+        }
+        else
+        {
+            if (!ListModule.Contains(o.Model, Registry.graphModels))
+                throw new GcnKdUserError($"model '{o.Model}' does not do graph classification (graph models: {string.Join(", ", Registry.graphModels)})");
+            var data = DatasetCatalog.LoadGraph(root, dataset);
+            var labels = data.Graphs.Select(g => g.Label).ToArray();
+            var parts = Partitions(o.Protocol, data, labels, o.Seed, out protocol);
+            foreach (var (name, train, val, test) in parts)
+            {
+                var r = Registry.trainGraph(o.Model, data, o.Seed, epochsOpt, train, val, test, Progress(progress, name));
+                progress.WriteLine($"  {name}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
+                dir.Sub(name.Replace(' ', '-')).WriteRun(r, Meta(dataset, protocol));
+                runs.Add(r);
+            }
+        }
+
+        var acc = runs.Select(r => r.TestAccuracy).ToArray();
+        var (mean, std) = Train.Summary.meanStd(acc).ToValueTuple();
+        var summary = new Summary(dataset, o.Model, protocol, mean, std, runs.Count, runs[0].ParamCount, runs);
+        dir.WriteJson("config.json", w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("dataset", dataset);
+            w.WriteString("model", o.Model);
+            w.WriteString("protocol", protocol);
+            w.WriteString("data_root", root.Path);
+            w.WriteStartObject("settings");
+            foreach (var (k, v) in runs[0].Config) w.WriteString(k, v);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        });
+        dir.WriteJson("metrics.json", w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("dataset", dataset);
+            w.WriteString("model", o.Model);
+            w.WriteString("protocol", protocol);
+            w.WriteString("metric", "accuracy");
+            w.WriteNumber("mean", mean);
+            w.WriteNumber("std", std);
+            w.WriteNumber("n", runs.Count);
+            w.WriteNumber("params", summary.Params);
+            w.WriteStartArray("test_accuracy");
+            foreach (var a in acc) w.WriteNumberValue(a);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+        return summary;
+    }
+
+    /// <summary>The (name, train, validation, test) parts of a graph dataset under a protocol.</summary>
+    public static List<(string Name, int[] Train, int[] Val, int[] Test)> Partitions(GcnKd.Cli.Protocol p, GraphDataset data, int[] labels, int seed, out string protocol)
+    {
+        var parts = new List<(string, int[], int[], int[])>();
+        int n = labels.Length;
+        var valKey = RngModule.create(seed + 1000003);
+        if (p is GcnKd.Cli.Protocol.KFold kf)
+        {
+            int[][] folds;
+            if (kf.folds == 10 && OptionModule.IsSome(data.Folds))
+            {
+                folds = data.Folds.Value;
+                protocol = "10-fold CV (standard folds), 10% validation per training fold";
+            }
+            else
+            {
+                folds = Splits.stratifiedKFold(RngModule.create(seed), kf.folds, labels);
+                protocol = $"{kf.folds}-fold stratified CV (seed {seed}), 10% validation per training fold";
+            }
+            for (int k = 0; k < folds.Length; k++)
+            {
+                var rest = Splits.complement(n, folds[k]);
+                var (train, val) = Splits.carveValidation(RngModule.splitN(folds.Length, valKey)[k], 0.1, labels, rest).ToValueTuple();
+                parts.Add(($"fold {k + 1}", train, val, folds[k]));
+            }
+        }
+        else if (p is GcnKd.Cli.Protocol.HoldOut h)
+        {
+            var (trainAll, test) = Splits.randomSplit(RngModule.create(h.seed), h.trainFraction, n).ToValueTuple();
+            var (train, val) = Splits.carveValidation(valKey, 0.1, labels, trainAll).ToValueTuple();
+            protocol = $"hold-out {100 * h.trainFraction:F0}/{100 - 100 * h.trainFraction:F0} (seed {h.seed}), 10% validation of the training part";
+            parts.Add(("split", train, val, test));
+        }
+        else throw new GcnKdUserError("unknown protocol");
+        return parts;
+    }
+
+    static Dictionary<string, string> Meta(string dataset, string protocol) => new() { ["dataset"] = dataset, ["protocol"] = protocol };
+
+    /// <summary>A line every 25 epochs (and the first), plain text so logs stay readable.</summary>
+    static FSharpFunc<EpochLog, Unit> Progress(TextWriter w, string label) =>
+        FuncConvert.FromAction<EpochLog>(e =>
+        {
+            if (e.Epoch % 25 == 0)
+                w.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {label} epoch {e.Epoch,4}: train loss {e.TrainLoss:F4} acc {100 * e.TrainMetric:F1}, val loss {e.ValLoss:F4} acc {100 * e.ValMetric:F1}"));
+        });
+}
