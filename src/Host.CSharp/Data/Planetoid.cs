@@ -16,8 +16,9 @@ namespace GcnKd.Host.Data;
 /// <item>the graph dict symmetrised, de-duplicated, self-loops removed (CiteSeer has 124 self-loop nodes).</item>
 /// </list>
 /// Features are returned raw, or row-normalised (each row divided by its sum; all-zero rows stay zero: Kipf's
-/// <c>preprocess_features</c>, the input of the published GCN/GAT results, identical to PyG's
-/// <c>NormalizeFeatures</c> for these binary bag-of-words features) when asked.
+/// <c>preprocess_features</c>, the input of the published GCN/GAT results) when asked. PyG's
+/// <c>NormalizeFeatures</c> divides by max(row sum, 1) instead: the same for Cora and CiteSeer (binary features,
+/// every non-empty row sums to >= 1), but it would leave PubMed's TF-IDF rows (sums below 1) unscaled.
 /// </summary>
 public static class Planetoid
 {
