@@ -3,6 +3,7 @@
 namespace GcnKd
 
 open System
+open GcnKd.Kernels
 
 [<Struct>]
 type Rng = { Key: uint64 }
@@ -38,8 +39,24 @@ module Rng =
         let u2 = float (word r (2L * i + 1L) >>> 11) * (1.0 / 9007199254740992.0)
         float32 (sqrt (-2.0 * log u1) * cos (2.0 * Math.PI * u2))
 
-    let uniformArray (n: int) (r: Rng) = Array.init n (fun i -> uniformAt r (int64 i))
-    let normalArray (n: int) (r: Rng) = Array.init n (fun i -> normalAt r (int64 i))
+    /// dst[j] = uniformAt r (start + j), bit for bit; vectorised and parallel (Kernels/RandomKernels.fs).
+    let fillUniform (r: Rng) (start: int64) (dst: float32[]) = RandomKernels.fillUniformAffine r.Key start 0.0f 1.0f dst
+
+    /// dst[j] = openUniformAt r (start + j), bit for bit.
+    let fillOpenUniform (r: Rng) (start: int64) (dst: float32[]) = RandomKernels.fillOpenUniform r.Key start dst
+
+    /// dst[j] = normalAt r (start + j), bit for bit; parallel, scalar per element (libm log and cos).
+    let fillNormal (r: Rng) (start: int64) (dst: float32[]) = RandomKernels.fillNormal r.Key start dst
+
+    let uniformArray (n: int) (r: Rng) =
+        let a = GC.AllocateUninitializedArray<float32> n
+        fillUniform r 0L a
+        a
+
+    let normalArray (n: int) (r: Rng) =
+        let a = GC.AllocateUninitializedArray<float32> n
+        fillNormal r 0L a
+        a
 
     /// A uniformly random integer in [0, bound).
     let intAt (r: Rng) (i: int64) (bound: int) = int ((word r i >>> 33) % uint64 bound)

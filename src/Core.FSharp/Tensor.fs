@@ -194,10 +194,14 @@ module Tensor =
     /// Uniform draws in [lo, hi).
     let rand (rng: Rng) (lo: float32) (hi: float32) (shape: int[]) =
         Shape.check "rand" shape
-        Tensor.Wrap(Array.copy shape, Array.init (Shape.numel shape) (fun i -> lo + (hi - lo) * Rng.uniformAt rng (int64 i)))
+        let data = GC.AllocateUninitializedArray<float32>(Shape.numel shape)
+        RandomKernels.fillUniformAffine rng.Key 0L lo (hi - lo) data // lo + (hi - lo) * Rng.uniformAt rng i
+        Tensor.Wrap(Array.copy shape, data)
     /// Bernoulli(p) draws as 0/1 values, p given per element (same shape as the result).
     let bernoulli (rng: Rng) (p: Tensor) =
-        Tensor.Wrap(Array.copy p.Shape, Array.init p.Numel (fun i -> if Rng.uniformAt rng (int64 i) < p.Data.[i] then 1.0f else 0.0f))
+        let data = GC.AllocateUninitializedArray<float32> p.Numel
+        RandomKernels.bernoulli rng.Key p.Data data // 1 where Rng.uniformAt rng i < p[i]
+        Tensor.Wrap(Array.copy p.Shape, data)
     /// Same values, no part in any differentiation.
     let detach (t: Tensor) = t.Detach()
     /// Values as float, for tests and reports.
