@@ -32,3 +32,20 @@ let ``help is not an error`` () =
     match (Cli.parse [| "--help" |]).Command with
     | Usage(text, false) -> Assert.Contains("bench", text)
     | other -> failwithf "unexpected %A" other
+
+[<Fact>]
+let ``train parses the protocol options and refuses contradictions`` () =
+    match (Cli.parse [| "train"; "--dataset"; "MUTAG"; "--model"; "gin"; "--split"; "70/30"; "--out"; "o" |]).Command with
+    | RunTrain t ->
+        match t.Protocol with
+        | HoldOut(f, seed) -> Assert.Equal(0.7, f, 10); Assert.Equal(29, seed)
+        | other -> failwithf "unexpected %A" other
+    | other -> failwithf "unexpected %A" other
+    match (Cli.parse [| "train"; "--dataset"; "Cora"; "--model"; "gcn"; "--seeds"; "10"; "--out"; "o" |]).Command with
+    | RunTrain t -> Assert.Equal(10, t.Seeds); Assert.Equal(KFold 10, t.Protocol)
+    | other -> failwithf "unexpected %A" other
+    Assert.Contains("exclude each other", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--folds"; "5"; "--split"; "70/30"; "--out"; "o" |])
+    Assert.Contains("--split must look like 70/30", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--split"; "70-30"; "--out"; "o" |])
+    Assert.Contains("--folds must be at least 2", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--folds"; "1"; "--out"; "o" |])
+    Assert.Contains("--out", usageError [| "train"; "--dataset"; "M"; "--model"; "gin" |])
+    Assert.Contains("unknown table 'students'", usageError [| "reproduce"; "students" |])

@@ -26,6 +26,9 @@ public static class Program
                 case GcnKd.Cli.Command.RunTrain train:
                     Console.WriteLine(DeviceReport.Line());
                     return TrainCommand.Run(train.Item);
+                case GcnKd.Cli.Command.RunReproduce reproduce:
+                    Console.WriteLine(DeviceReport.Line());
+                    return ReproduceCommand.Run(reproduce.Item);
                 default:
                     Console.Error.WriteLine("error: unhandled command");
                     return 2;

@@ -23,7 +23,8 @@ public static class TrainCommand
         return 0;
     }
 
-    public static Summary Execute(GcnKd.Cli.TrainOptions o, TextWriter progress)
+    /// <summary>Train as the options say; `maxRuns` keeps only the first runs (seeds or folds), for smoke runs.</summary>
+    public static Summary Execute(GcnKd.Cli.TrainOptions o, TextWriter progress, int maxRuns = int.MaxValue)
     {
         var root = DataRoot.Resolve(OptionModule.IsSome(o.Data) ? o.Data.Value : null);
         string dataset = DatasetCatalog.Canonical(o.Dataset);
@@ -39,7 +40,7 @@ public static class TrainCommand
                 throw new GcnKdUserError($"model '{o.Model}' does not do node classification (node models: {string.Join(", ", Registry.nodeModels)})");
             var data = DatasetCatalog.LoadNode(root, dataset);
             protocol = $"Planetoid split {data.Train.Length}/{data.Val.Length}/{data.Test.Length}";
-            for (int s = o.Seed; s < o.Seed + o.Seeds; s++)
+            for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
             {
                 string label = $"seed {s}";
                 var r = Registry.trainNode(o.Model, data, s, epochsOpt, Progress(progress, label));
@@ -55,7 +56,7 @@ public static class TrainCommand
             var data = DatasetCatalog.LoadGraph(root, dataset);
             var labels = data.Graphs.Select(g => g.Label).ToArray();
             var parts = Partitions(o.Protocol, data, labels, o.Seed, out protocol);
-            foreach (var (name, train, val, test) in parts)
+            foreach (var (name, train, val, test) in parts.Take(maxRuns))
             {
                 var r = Registry.trainGraph(o.Model, data, o.Seed, epochsOpt, train, val, test, Progress(progress, name));
                 progress.WriteLine($"  {name}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
