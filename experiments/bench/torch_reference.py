@@ -194,12 +194,13 @@ def main(argv):
     ap.add_argument("--json", help="write results to this file (atomically)")
     ap.add_argument("--case", action="append", help="run only this case (repeatable; substring match)")
     ap.add_argument("--runs", type=int, default=10, help="timed runs per case (>= 5)")
+    ap.add_argument("--threads", type=int, default=THREADS, help="torch.set_num_threads (default 2, as GcnKd on this machine)")
     ap.add_argument("--data", help="data root for the epoch_* cases (default: $GCNKD_DATA, else ./data)")
     args = ap.parse_args(argv)
     DATA_ROOT[0] = args.data or os.environ.get("GCNKD_DATA") or "data"
     if args.runs < 5:
         ap.error("--runs must be at least 5")
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(args.threads)
     names = [n for n in CASES if not args.case or any(c in n for c in args.case)]
     if not names:
         ap.error("no case matches %s; cases: %s" % (args.case, ", ".join(CASES)))
@@ -217,7 +218,7 @@ def main(argv):
     doc = {
         "tool": "torch",
         "version": torch.__version__,
-        "threads": THREADS,
+        "threads": args.threads,
         "blas": "%s (%s)" % (info["blas_info"], ", ".join(info["blas_libraries"]) or "no BLAS library found"),
         "machine": "%s, %s" % (platform.machine(), platform.processor() or platform.platform()),
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
