@@ -11,6 +11,11 @@ Case definitions (shared with src/Core.FSharp/Bench/BenchCases.fs; names are m x
   spmm_56944x256   CSR (N x N, N = 56944, 14 or 15 entries per row from a fixed formula) @ dense (N x 256).
   gcn_step_cora    one training step of a 2-layer GCN (1433 -> 16 -> 7) on a synthetic Cora-sized graph:
                    forward, cross-entropy on nodes 0..139, backward, Adam(lr 0.01, weight decay 5e-4).
+  epoch_gcn_cora   one training epoch (one full-batch step) of Kipf & Welling's GCN on the real Cora.
+  epoch_gat_cora   one training epoch of GAT (8 heads x 8, 1 output head) on Cora.
+  epoch_gin5_64_proteins  one epoch of GIN5_64 (GFKD's family) over all 1113 PROTEINS graphs, batches of 32.
+The epoch_* cases read the data root ($GCNKD_DATA, else --data DIR, else ./data) and mirror GcnKd's models
+(src/Core.FSharp/Models/{Gcn,Gat,GfkdFamily,Gin,Mlp}.fs) op for op; see epoch_cases.py.
 """
 import argparse
 import json
@@ -115,12 +120,24 @@ def gcn_step_case():
     return step
 
 
+def _epoch(name):
+    def setup():
+        import epoch_cases
+        return epoch_cases.CASES[name](DATA_ROOT[0])
+    return setup
+
+
+DATA_ROOT = [None]
+
 CASES = {
     "gemm_2708x1433x64": gemm_case(2708, 1433, 64),
     "gemm_56944x50x256": gemm_case(56944, 50, 256),
     "gemm_1024x1024x1024": gemm_case(1024, 1024, 1024),
     "spmm_56944x256": spmm_case,
     "gcn_step_cora": gcn_step_case,
+    "epoch_gcn_cora": _epoch("epoch_gcn_cora"),
+    "epoch_gat_cora": _epoch("epoch_gat_cora"),
+    "epoch_gin5_64_proteins": _epoch("epoch_gin5_64_proteins"),
 }
 
 
@@ -177,25 +194,31 @@ def main(argv):
     ap.add_argument("--json", help="write results to this file (atomically)")
     ap.add_argument("--case", action="append", help="run only this case (repeatable; substring match)")
     ap.add_argument("--runs", type=int, default=10, help="timed runs per case (>= 5)")
+    ap.add_argument("--threads", type=int, default=THREADS, help="torch.set_num_threads (default 2, as GcnKd on this machine)")
+    ap.add_argument("--data", help="data root for the epoch_* cases (default: $GCNKD_DATA, else ./data)")
     args = ap.parse_args(argv)
+    DATA_ROOT[0] = args.data or os.environ.get("GCNKD_DATA") or "data"
     if args.runs < 5:
         ap.error("--runs must be at least 5")
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(args.threads)
     names = [n for n in CASES if not args.case or any(c in n for c in args.case)]
     if not names:
         ap.error("no case matches %s; cases: %s" % (args.case, ", ".join(CASES)))
     info = blas_info()
     results = []
-    print("%-22s %10s %10s %5s" % ("case", "median ms", "min ms", "runs"))
+    print("%-24s %10s %10s %5s" % ("case", "median ms", "min ms", "runs"))
     for name in names:
-        action = CASES[name]()
+        try:
+            action = CASES[name]()
+        except FileNotFoundError as e:
+            sys.exit("torch_reference: case %s needs data: %s (data root %s; set GCNKD_DATA or --data)" % (name, e, DATA_ROOT[0]))
         r = dict(name=name, **measure(action, args.runs))
         results.append(r)
-        print("%-22s %10.3f %10.3f %5d" % (name, r["median_ms"], r["min_ms"], r["runs"]), flush=True)
+        print("%-24s %10.3f %10.3f %5d" % (name, r["median_ms"], r["min_ms"], r["runs"]), flush=True)
     doc = {
         "tool": "torch",
         "version": torch.__version__,
-        "threads": THREADS,
+        "threads": args.threads,
         "blas": "%s (%s)" % (info["blas_info"], ", ".join(info["blas_libraries"]) or "no BLAS library found"),
         "machine": "%s, %s" % (platform.machine(), platform.processor() or platform.platform()),
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

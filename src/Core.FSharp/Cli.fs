@@ -9,6 +9,7 @@ type BenchArgs =
     | Case of name: string
     | Runs of count: int
     | List
+    | Data of dir: string
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -16,6 +17,7 @@ type BenchArgs =
             | Case _ -> "run only cases whose name contains this text (repeatable)."
             | Runs _ -> "timed runs per case after the warm-up (at least 5; default 10)."
             | List -> "print the case names and exit."
+            | Data _ -> "data root for the epoch_* cases (Cora, PROTEINS); default: $GCNKD_DATA, else ./data."
 
 type TrainArgs =
     | [<Mandatory>] Dataset of name: string
@@ -69,7 +71,7 @@ type GcnKdArgs =
             | Train _ -> "train a model on a dataset under its standard protocol; writes checkpoints and metrics."
             | Reproduce _ -> "rerun a results table (experiments/results/NAME.md and .json)."
 
-type BenchOptions = { Json: string option; Cases: string list; Runs: int; List: bool }
+type BenchOptions = { Json: string option; Cases: string list; Runs: int; List: bool; Data: string option }
 
 /// How a graph-classification dataset is partitioned.
 type Protocol =
@@ -109,7 +111,7 @@ let parse (argv: string[]) : Parsed =
             | Bench b ->
                 let runs = b.GetResult(Runs, defaultValue = 10) |> positive "--runs"
                 if runs < 5 then raise (InvalidValue(sprintf "--runs must be at least 5 (a median needs them), got %d" runs))
-                RunBench { Json = b.TryGetResult Json; Cases = b.GetResults Case; Runs = runs; List = b.Contains List }
+                RunBench { Json = b.TryGetResult Json; Cases = b.GetResults Case; Runs = runs; List = b.Contains List; Data = b.TryGetResult BenchArgs.Data }
             | Train t ->
                 if t.Contains Folds && t.Contains Split then raise (InvalidValue "--folds and --split exclude each other")
                 let protocol =

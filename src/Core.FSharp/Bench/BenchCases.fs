@@ -4,6 +4,7 @@
 namespace GcnKd.Bench
 
 open GcnKd
+open GcnKd.Train
 
 /// A named benchmark: `Setup ()` builds the inputs and returns the timed action.
 type BenchCase = { Name: string; Setup: unit -> (unit -> unit) }
@@ -101,7 +102,86 @@ module BenchCases =
                   p <- np
                   state <- ns }
 
-    /// Every case, in report order.
+    // ---- one training epoch on real data (the data comes from the host, loaded only when a case is set up) ----
+
+    /// One full-batch epoch of a node model, as NodeTrainer does it: forward in training mode (dropout on, a fresh
+    /// key per epoch), cross-entropy on the dataset's training nodes, backward, Adam. Parameters carry over.
+    let private nodeEpoch (init: Rng -> 'P) (forward: 'P -> ForwardContext -> ModelOutput) (data: NodeDataset) (lr: float32) (wd: float32) =
+        let opt = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = wd }
+        let yTrain = data.Train |> Array.map (fun i -> data.Labels.[i])
+        let initKey, first = Rng.split (Rng.create 0)
+        let mutable p = init initKey
+        let mutable state = Optim.init opt p
+        let mutable key = first
+        fun () ->
+            let k, next = Rng.split key
+            key <- next
+            let _, g, () =
+                Autodiff.valueAndGradAux (fun q ->
+                    let out = forward q (ForwardContext.Train k)
+                    Loss.crossEntropy (Sparse.gatherRows data.Train out.Logits) yTrain, ()) p
+            let np, ns = Optim.step opt lr state p g
+            p <- np
+            state <- ns
+
+    /// One epoch of Kipf & Welling's GCN on Cora (the `gcn` preset: hidden 16, dropout 0.5, Adam 0.01, wd 5e-4).
+    let epochGcnCora (cora: unit -> NodeDataset) =
+        { Name = "epoch_gcn_cora"
+          Setup = fun () ->
+              let data = cora ()
+              let mc = { GcnConfig.InFeatures = data.Features.Shape.[1]; Hidden = [ 16 ]; OutFeatures = data.NumClasses; Dropout = 0.5f; Bias = true }
+              let adj = Gcn.prepare data.Adj
+              nodeEpoch (Gcn.init mc) (fun p ctx -> Gcn.forward mc p ctx adj data.Features) data 0.01f 5e-4f }
+
+    /// One epoch of GAT on Cora (the `gat` preset: Gat.cora 8 heads x 8, dropout 0.6, Adam 0.005, wd 5e-4).
+    let epochGatCora (cora: unit -> NodeDataset) =
+        { Name = "epoch_gat_cora"
+          Setup = fun () ->
+              let data = cora ()
+              let mc = Gat.cora data.Features.Shape.[1] data.NumClasses
+              let adj = Gat.prepare data.Adj
+              nodeEpoch (Gat.init mc) (fun p ctx -> Gat.forward mc p ctx adj data.Features) data 0.005f 5e-4f }
+
+    /// One epoch of GIN5_64 on every PROTEINS graph, as GraphTrainer does it with the GfkdFamily preset: a shuffled
+    /// order, batches of 32, and per batch Graph.batch + features (GraphTrainer.prepare), self-loops
+    /// (GfkdFamily.prepareBatch), forward in training mode, cross-entropy, backward, Adam (lr 0.01, no weight decay).
+    let epochGin5Proteins (proteins: unit -> GraphDataset) =
+        { Name = "epoch_gin5_64_proteins"
+          Setup = fun () ->
+              let data = proteins ()
+              let mc = GfkdFamily.create "GIN5_64" data.NumFeatures data.NumClasses
+              let opt = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = 0.0f }
+              let initKey, first = Rng.split (Rng.create 0)
+              let mutable p = GfkdFamily.init mc initKey
+              let mutable s = GfkdFamily.initState mc
+              let mutable state = Optim.init opt p
+              let mutable key = first
+              fun () ->
+                  let k, next = Rng.split key
+                  key <- next
+                  let kOrder, kBatches = Rng.split k
+                  let chunks = GraphTrainer.chunks 32 (Rng.permutation data.Graphs.Length kOrder)
+                  let keys = Rng.splitN chunks.Length kBatches
+                  for bi in 0 .. chunks.Length - 1 do
+                      let b = GraphTrainer.prepare data.Graphs chunks.[bi]
+                      let batch = GfkdFamily.prepareBatch mc b.Batch
+                      let _, g, ns =
+                          Autodiff.valueAndGradAux (fun q ->
+                              let out, ns = GfkdFamily.forward mc q s (ForwardContext.Train keys.[bi]) batch b.Features
+                              Loss.crossEntropy out.Logits b.Labels, ns) p
+                      let np, nst = Optim.step opt 0.01f state p g
+                      p <- np
+                      state <- nst
+                      s <- ns }
+
+    /// The cases on real data: Cora (Planetoid, row-normalised features) and PROTEINS (GIN format), each loaded by
+    /// the host's function when a case that needs it is set up.
+    let withData (cora: unit -> NodeDataset) (proteins: unit -> GraphDataset) : BenchCase list =
+        [ epochGcnCora cora
+          epochGatCora cora
+          epochGin5Proteins proteins ]
+
+    /// Every case on synthetic inputs, in report order.
     let all : BenchCase list =
         [ gemm 2708 1433 64
           gemm 56944 50 256

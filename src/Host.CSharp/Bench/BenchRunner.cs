@@ -5,7 +5,10 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using GcnKd;
 using GcnKd.Bench;
+using GcnKd.Host.Data;
+using GcnKd.Host.Errors;
 using Microsoft.FSharp.Core;
 
 namespace GcnKd.Host.Bench;
@@ -27,7 +30,7 @@ public static class BenchRunner
         int runs = options.Runs;
         string? jsonPath = OptionModule.IsSome(options.Json) ? options.Json.Value : null;
         bool list = options.List;
-        var all = BenchCases.all.ToList();
+        var all = BenchCases.all.Concat(DataCases(OptionModule.IsSome(options.Data) ? options.Data.Value : null)).ToList();
         if (list)
         {
             foreach (var c in all) Console.WriteLine(c.Name);
@@ -40,7 +43,7 @@ public static class BenchRunner
             return 2;
         }
 
-        Console.WriteLine($"{"case",-22} {"median ms",10} {"min ms",10} {"runs",5}  note");
+        Console.WriteLine($"{"case",-24} {"median ms",10} {"min ms",10} {"runs",5}  note");
         var results = new List<Result>();
         foreach (var c in selected)
         {
@@ -49,13 +52,18 @@ public static class BenchRunner
             {
                 r = Measure(c, runs);
             }
+            catch (GcnKdUserError e)
+            {
+                Console.Error.WriteLine($"bench: case {c.Name} needs data: {e.Message}");
+                return 2;
+            }
             catch (Exception e)
             {
                 Console.Error.WriteLine($"bench: case {c.Name} failed: {e.Message}");
                 return 1;
             }
             results.Add(r);
-            Console.WriteLine($"{r.Name,-22} {r.MedianMs,10:F3} {r.MinMs,10:F3} {r.Runs,5}  {Note(r)}");
+            Console.WriteLine($"{r.Name,-24} {r.MedianMs,10:F3} {r.MinMs,10:F3} {r.Runs,5}  {Note(r)}");
         }
         if (jsonPath is not null)
         {
@@ -72,6 +80,22 @@ public static class BenchRunner
         Console.WriteLine($"GcnKd {Version()}, {Threads.Count} threads, {Kernel()}");
         if (jsonPath is not null) Console.WriteLine($"wrote {jsonPath}");
         return 0;
+    }
+
+    /// <summary>
+    /// The epoch_* cases (BenchCases.withData): Cora (Planetoid, row-normalised features, as `gcnkd train`) and
+    /// PROTEINS (GIN format) from the data root (--data, else GCNKD_DATA, else ./data), each read from disk only
+    /// when a selected case is set up (outside the timed runs), at most once per process. A missing dataset is a
+    /// GcnKdUserError naming the folder and files.
+    /// </summary>
+    static IEnumerable<BenchCase> DataCases(string? dataArgument)
+    {
+        var root = DataRoot.Resolve(dataArgument);
+        var cora = new Lazy<NodeDataset>(() => Planetoid.Load(root, "Cora", normalizeFeatures: true));
+        var proteins = new Lazy<GraphDataset>(() => GinFormat.Load(root, "PROTEINS"));
+        return BenchCases.withData(
+            FuncConvert.FromFunc(() => cora.Value),
+            FuncConvert.FromFunc(() => proteins.Value));
     }
 
     /// <summary>Warm up (at least 3 calls and about half a second), then time `runs` calls.</summary>
