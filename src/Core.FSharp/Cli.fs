@@ -28,19 +28,23 @@ type TrainArgs =
     | Seed of seed: int
     | Seeds of count: int
     | Epochs of count: int
+    | Points of count: int
+    | Train_Size of count: int
     | Data of dir: string
     | [<Mandatory>] Out of dir: string
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Dataset _ -> "dataset: Cora, CiteSeer, PubMed, MUTAG, PTC_MR, PROTEINS, IMDB-BINARY, PPI, MNIST-points."
-            | Model _ -> "model: gcn, gat, sage, mlp, gin, GCN5_64, GIN5_64, GCN3_32, GIN3_32, dgcnn."
+            | Model _ -> "model: gcn, gat, sage, mlp, gin, GCN5_64, GIN5_64, GCN3_32, GIN3_32, dgcnn (MNIST-points), gat and gat-student (PPI)."
             | Folds _ -> "graph classification: k-fold cross-validation on the standard folds (default 10)."
             | Split _ -> "graph classification: one train/test split instead of folds, e.g. 70/30 (GFKD protocol)."
             | Split_Seed _ -> "seed of the --split shuffle (default 29, as the GFKD code)."
             | Seed _ -> "seed of the run (initialisation, dropout, batching); default 0."
             | Seeds _ -> "node classification: repeat over this many seeds (seed, seed+1, ...); default 1."
             | Epochs _ -> "override the preset's number of epochs (a smoke run)."
+            | Points _ -> "MNIST-points: points sampled per digit (default 128)."
+            | Train_Size _ -> "MNIST-points: train on a stratified, seeded subset of this many training clouds (default: all 60000)."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "run directory for the checkpoint(s), resolved config and metrics."
 
@@ -81,7 +85,11 @@ type Protocol =
     | HoldOut of trainFraction: float * seed: int
 
 type TrainOptions =
-    { Dataset: string; Model: string; Protocol: Protocol; Seed: int; Seeds: int; Epochs: int option; Data: string option; Out: string }
+    { Dataset: string; Model: string; Protocol: Protocol; Seed: int; Seeds: int; Epochs: int option
+      /// Point clouds: points per cloud and an optional training subset size.
+      Points: int option
+      TrainSize: int option
+      Data: string option; Out: string }
 
 type ReproduceOptions = { Table: string; Quick: bool; Data: string option; Out: string }
 
@@ -126,7 +134,10 @@ let parse (argv: string[]) : Parsed =
                 | _ -> ()
                 RunTrain { Dataset = t.GetResult Dataset; Model = t.GetResult Model; Protocol = protocol
                            Seed = t.GetResult(Seed, defaultValue = 0); Seeds = t.GetResult(Seeds, defaultValue = 1) |> positive "--seeds"
-                           Epochs = t.TryGetResult Epochs |> Option.map (positive "--epochs"); Data = t.TryGetResult TrainArgs.Data
+                           Epochs = t.TryGetResult Epochs |> Option.map (positive "--epochs")
+                           Points = t.TryGetResult Points |> Option.map (positive "--points")
+                           TrainSize = t.TryGetResult Train_Size |> Option.map (positive "--train-size")
+                           Data = t.TryGetResult TrainArgs.Data
                            Out = t.GetResult TrainArgs.Out }
             | Reproduce r ->
                 let table = r.GetResult Table

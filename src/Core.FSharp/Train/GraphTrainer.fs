@@ -13,6 +13,8 @@ type GraphSpec<'P, 'S> =
 type GraphTrainConfig =
     { Epochs: int
       BatchSize: int
+      /// Graphs per evaluation batch (validation and test): only memory and speed depend on it, not the results.
+      EvalBatchSize: int
       Lr: float32
       WeightDecay: float32
       Schedule: Schedule
@@ -62,7 +64,7 @@ module GraphTrainer =
         let root = Rng.create cfg.Seed
         let keys = Rng.splitN (2 * cfg.Epochs + 1) root
         let opt = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = cfg.WeightDecay }
-        let valBatches = chunks 256 valIdx |> Array.map (prepare graphs)
+        let valBatches = chunks cfg.EvalBatchSize valIdx |> Array.map (prepare graphs)
         let mutable p = spec.Init keys.[0]
         let mutable s = spec.InitState ()
         let mutable opState = Optim.init opt p
@@ -99,6 +101,6 @@ module GraphTrainer =
                    else Selection.offer entry (fun () -> current) sel
             epoch <- epoch + 1
         let bp, bs = sel.Best.Value
-        let _, testAcc = evaluate spec bp bs (chunks 256 testIdx |> Array.map (prepare graphs))
+        let _, testAcc = evaluate spec bp bs (chunks cfg.EvalBatchSize testIdx |> Array.map (prepare graphs))
         { Params = bp; State = bs; BestEpoch = sel.BestEpoch; ValAccuracy = (if valBatches.Length = 0 then nan else sel.BestMetric)
           TestAccuracy = testAcc; Log = log.ToArray() }

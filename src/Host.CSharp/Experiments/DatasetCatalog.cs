@@ -8,20 +8,42 @@ public static class DatasetCatalog
 {
     public static readonly string[] NodeDatasets = ["Cora", "CiteSeer", "PubMed"];
     public static readonly string[] GraphDatasets = ["MUTAG", "PTC_MR", "PROTEINS", "IMDB-BINARY", "COLLAB"];
+    /// <summary>Point-cloud classification (DGCNN): MNIST digits sampled as point clouds, our ModelNet40 stand-in.</summary>
+    public static readonly string[] PointDatasets = ["MNIST-points"];
+    /// <summary>Inductive multi-label node classification.</summary>
+    public static readonly string[] InductiveDatasets = ["PPI"];
 
-    static readonly Dictionary<string, string> Aliases = new(StringComparer.OrdinalIgnoreCase) { ["PTC"] = "PTC_MR", ["IMDB-B"] = "IMDB-BINARY" };
+    static IEnumerable<string> All => NodeDatasets.Concat(GraphDatasets).Concat(PointDatasets).Concat(InductiveDatasets);
+
+    /// <summary>Points per MNIST cloud unless --points says otherwise.</summary>
+    public const int DefaultPoints = 128;
+
+    /// <summary>The seed of the MNIST point sampling: fixed, so every run and seed sees the same clouds (the run
+    /// seed drives initialisation, batching and dropout only).</summary>
+    public const int PointSamplingSeed = 0;
+
+    static readonly Dictionary<string, string> Aliases = new(StringComparer.OrdinalIgnoreCase) { ["PTC"] = "PTC_MR", ["IMDB-B"] = "IMDB-BINARY", ["MNIST"] = "MNIST-points" };
 
     /// <summary>The canonical spelling of a dataset name (case-insensitive, with aliases), or a user error listing the known names.</summary>
     public static string Canonical(string name)
     {
         if (Aliases.TryGetValue(name, out var alias)) return alias;
-        foreach (var known in NodeDatasets.Concat(GraphDatasets))
+        foreach (var known in All)
             if (string.Equals(known, name, StringComparison.OrdinalIgnoreCase)) return known;
         throw new GcnKdUserError(
-            $"unknown dataset '{name}' (known: {string.Join(", ", NodeDatasets.Concat(GraphDatasets))})");
+            $"unknown dataset '{name}' (known: {string.Join(", ", All)})");
     }
 
     public static bool IsNodeDataset(string canonical) => NodeDatasets.Contains(canonical);
+    public static bool IsPointDataset(string canonical) => PointDatasets.Contains(canonical);
+    public static bool IsInductiveDataset(string canonical) => InductiveDatasets.Contains(canonical);
+
+    /// <summary>MNIST point clouds (train 60000, test 10000) with this many points per digit.</summary>
+    public static PointCloudDataset LoadPoints(DataRoot root, string canonical, int numPoints) =>
+        Mnist.PointClouds(root, numPoints, PointSamplingSeed);
+
+    /// <summary>PPI in DGL's layout under <c>root/PPI</c>.</summary>
+    public static InductiveDataset LoadInductive(DataRoot root, string canonical) => Ppi.Load(root, canonical);
 
     /// <summary>Planetoid files with row-normalised features (Kipf &amp; Welling, PyG's NormalizeFeatures).</summary>
     public static NodeDataset LoadNode(DataRoot root, string canonical) => Planetoid.Load(root, canonical, normalizeFeatures: true);

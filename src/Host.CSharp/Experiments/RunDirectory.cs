@@ -51,8 +51,9 @@ public sealed class RunDirectory(string path)
             w.WriteString("model", r.Model);
             w.WriteNumber("seed", r.Seed);
             w.WriteNumber("best_epoch", r.BestEpoch);
-            if (double.IsNaN(r.ValAccuracy)) w.WriteNull("val_accuracy"); else w.WriteNumber("val_accuracy", r.ValAccuracy);
-            w.WriteNumber("test_accuracy", r.TestAccuracy);
+            w.WriteString("metric", r.Metric);
+            if (double.IsNaN(r.ValAccuracy)) w.WriteNull($"val_{r.Metric}"); else w.WriteNumber($"val_{r.Metric}", r.ValAccuracy);
+            w.WriteNumber($"test_{r.Metric}", r.TestAccuracy);
             w.WriteNumber("params", r.ParamCount);
             w.WriteEndObject();
         });

@@ -1,0 +1,294 @@
+/// Trainers and the train command: selection reads validation only (the returned epoch maximises the validation
+/// metric), the test part is read once, after the last epoch; end-to-end runs of `gcnkd train` on MUTAG, a PPI
+/// fixture and tiny point clouds write complete run directories.
+module GcnKd.Tests.TrainingTests
+
+open System
+open System.IO
+open System.Text.Json
+open Xunit
+open FsCheck.FSharp
+open GcnKd
+open GcnKd.Train
+open GcnKd.Host.Errors
+open GcnKd.Host.Experiments
+open GcnKd.Tests.TestData
+open GcnKd.Cli
+
+// ---------------------------------------------------------------------------------------------------------------
+// Selection on a synthetic log
+
+let private logOf (metrics: (int * int)[]) =
+    metrics |> Array.mapi (fun e (m, l) ->
+        { Epoch = e; Lr = 0.01; TrainLoss = 0.0; TrainMetric = 0.0; ValLoss = float l / 4.0; ValMetric = float m / 4.0 })
+
+[<Fact>]
+let ``Selection: the chosen epoch has the best validation metric, ties to the lower loss, then the earlier epoch`` () =
+    // few distinct values so ties happen often
+    let gen = Gen.arrayOf (Gen.zip (Gen.choose (0, 3)) (Gen.choose (0, 3))) |> Gen.filter (fun a -> a.Length > 0)
+    Props.forAll gen (fun raw ->
+        let log = logOf raw
+        let sel = log |> Array.fold (fun s e -> Selection.offer e (fun () -> e.Epoch) s) Selection.empty
+        let expected = log |> Array.sortBy (fun e -> -e.ValMetric, e.ValLoss, e.Epoch) |> Array.head
+        sel.BestEpoch = expected.Epoch && sel.Best = Some expected.Epoch && sel.BestMetric = expected.ValMetric)
+
+[<Fact>]
+let ``Selection: snapshots are taken only for new bests and early stopping counts epochs since the best`` () =
+    let log = logOf [| 1, 0; 2, 0; 2, 1; 1, 0; 0, 0 |]
+    let mutable snaps = 0
+    let sel = log |> Array.fold (fun s e -> Selection.offer e (fun () -> snaps <- snaps + 1; e.Epoch) s) Selection.empty
+    Assert.Equal(2, snaps)
+    Assert.Equal(1, sel.BestEpoch)
+    Assert.Equal(3, sel.SinceBest)
+    Assert.True(Selection.shouldStop 3 sel)
+    Assert.False(Selection.shouldStop 4 sel)
+    Assert.False(Selection.shouldStop 0 sel)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tiny synthetic data
+
+/// Graphs whose class is visible in their features (class c: feature c is 1 on every node), random edges.
+let private tinyGraphs (seed: int) (count: int) =
+    let r = Rng.create seed
+    Array.init count (fun g ->
+        let n = 3 + Rng.intAt r (int64 g) 4
+        let label = g % 2
+        let src = Array.init (n - 1) id
+        let dst = Array.init (n - 1) (fun i -> i + 1)
+        let adj = Csr.ofCoo n n (Array.append src dst) (Array.append dst src) None
+        let x = Array.init (n * 3) (fun k -> if k % 3 = label then 1.0f else Rng.uniformAt r (int64 (1000 * g + k)))
+        { Adj = adj; Features = Tensor.ofArray [| n; 3 |] x; Label = label })
+
+let private tinyGin =
+    { GinConfig.InFeatures = 3; Width = 8; NumLayers = 3; NumClasses = 2; MlpLayers = 2; Eps = FixedEps 0.0f; FinalDropout = 0.5f
+      Pooling = SumPool; Norm = NormSettings.torch }
+
+let private ginSpec =
+    { GraphSpec.Init = Gin.init tinyGin; InitState = (fun () -> Gin.initState tinyGin)
+      Forward = fun p s ctx b x -> Gin.forward tinyGin p s ctx b x }
+
+let private graphCfg epochs seed =
+    { Epochs = epochs; BatchSize = 4; EvalBatchSize = 3; Lr = 0.01f; WeightDecay = 0.0f; Schedule = Constant; Patience = 0; Seed = seed }
+
+[<Fact>]
+let ``GraphTrainer: the returned epoch maximises validation accuracy and the returned model has that accuracy`` () =
+    let graphs = tinyGraphs 3 24
+    let train, valid, test = [| 0 .. 13 |], [| 14 .. 19 |], [| 20 .. 23 |]
+    Props.forAllN (Props.casesScaled 0.2) Props.seed (fun seed ->
+        let r = GraphTrainer.train (graphCfg 6 seed) ginSpec graphs train valid test ignore
+        let best = r.Log |> Array.maxBy (fun e -> e.ValMetric)
+        let valBatches = GraphTrainer.chunks 5 valid |> Array.map (GraphTrainer.prepare graphs)
+        let _, reAcc = GraphTrainer.evaluate ginSpec r.Params r.State valBatches
+        r.Log.Length = 6 && r.Log.[r.BestEpoch].ValMetric = best.ValMetric && r.ValAccuracy = best.ValMetric
+        && abs (reAcc - r.ValAccuracy) < 1e-9 && r.TestAccuracy >= 0.0 && r.TestAccuracy <= 1.0)
+
+[<Fact>]
+let ``GraphTrainer reads the test part only after the last epoch`` () =
+    let graphs = tinyGraphs 5 12
+    let mutable epochs = 0
+    // an out-of-range test index fails only when the test part is read
+    Assert.ThrowsAny<exn>(fun () ->
+        GraphTrainer.train (graphCfg 3 0) ginSpec graphs [| 0 .. 7 |] [| 8 .. 11 |] [| 99 |] (fun _ -> epochs <- epochs + 1) |> ignore) |> ignore
+    Assert.Equal(3, epochs)
+
+let private tinyNodes () =
+    let n = 30
+    let r = Rng.create 9
+    let labels = Array.init n (fun i -> i % 3)
+    let src = Array.init (n - 1) id
+    let dst = Array.init (n - 1) (fun i -> i + 1)
+    let adj = Csr.ofCoo n n (Array.append src dst) (Array.append dst src) None
+    let x = Tensor.ofArray [| n; 4 |] (Array.init (4 * n) (fun k -> if k % 4 = labels.[k / 4] then 1.0f else Rng.uniformAt r (int64 k)))
+    adj, x, labels
+
+[<Fact>]
+let ``NodeTrainer: selection on validation accuracy, test nodes read only at the end`` () =
+    let adj, x, labels = tinyNodes ()
+    let mc = { GcnConfig.InFeatures = 4; Hidden = [ 8 ]; OutFeatures = 3; Dropout = 0.5f; Bias = true }
+    let a = Gcn.prepare adj
+    let spec = { NodeSpec.Init = Gcn.init mc; Forward = fun p ctx -> Gcn.forward mc p ctx a x }
+    let cfg = { NodeTrainConfig.Epochs = 8; Lr = 0.05f; WeightDecay = 5e-4f; Patience = 0; Seed = 1 }
+    let train, valid, test = [| 0 .. 11 |], [| 12 .. 20 |], [| 21 .. 29 |]
+    let r = NodeTrainer.train cfg spec labels train valid test ignore
+    let best = r.Log |> Array.maxBy (fun e -> e.ValMetric)
+    Assert.Equal(best.ValMetric, r.Log.[r.BestEpoch].ValMetric)
+    let _, reAcc = NodeTrainer.evaluate (spec.Forward r.Params ForwardContext.Eval).Logits labels valid
+    Assert.Equal(r.ValAccuracy, reAcc, 9)
+    let mutable epochs = 0
+    Assert.ThrowsAny<exn>(fun () -> NodeTrainer.train cfg spec labels train valid [| 500 |] (fun _ -> epochs <- epochs + 1) |> ignore) |> ignore
+    Assert.Equal(8, epochs)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Inductive multi-label (PPI)
+
+let private tinyInductive (seed: int) (graphs: int) (features: int) (labels: int) =
+    let r = Rng.create seed
+    Array.init graphs (fun g ->
+        let n = 6 + g % 3
+        let src = Array.init (n - 1) id
+        let dst = Array.init (n - 1) (fun i -> i + 1)
+        let x = Array.init (n * features) (fun k -> Rng.normalAt r (int64 (10000 * g + k)))
+        // label l is on when feature l is positive: learnable
+        let t = Array.init (n * labels) (fun k -> if x.[(k / labels) * features + k % labels % features] > 0.0f then 1.0f else 0.0f)
+        { LabelledGraph.Adj = Csr.ofCoo n n (Array.append src dst) (Array.append dst src) None
+          Features = Tensor.ofArray [| n; features |] x; Targets = Tensor.ofArray [| n; labels |] t })
+
+[<Fact>]
+let ``InductiveTrainer: micro-F1 selection on validation graphs; test graphs read only after the last epoch`` () =
+    let all = tinyInductive 4 8 5 4
+    let data = { InductiveDataset.Name = "tiny"; Train = all.[0..3]; Val = all.[4..5]; Test = all.[6..7]; NumFeatures = 5; NumLabels = 4 }
+    let mc = { Gat.ppiStudent 5 4 with Hidden = [ 2, 8 ] }
+    let spec = { InductiveSpec.Init = Gat.init mc; Forward = fun p ctx b x -> Gat.forward mc p ctx (Gat.prepare b.Adj) x }
+    let cfg = { InductiveTrainConfig.Epochs = 5; BatchSize = 2; Lr = 0.01f; WeightDecay = 0.0f; Patience = 0; Seed = 2 }
+    let r = InductiveTrainer.train cfg spec data ignore
+    let best = r.Log |> Array.maxBy (fun e -> e.ValMetric)
+    Assert.Equal(best.ValMetric, r.Log.[r.BestEpoch].ValMetric)
+    let _, reF1 = InductiveTrainer.evaluate spec r.Params (data.Val |> Array.map (fun g -> InductiveTrainer.prepare [| g |]))
+    Assert.Equal(r.ValF1, reF1, 9)
+    Assert.InRange(r.TestF1, 0.0, 1.0)
+    Assert.True(r.Log |> Array.forall (fun e -> e.TrainLoss > 0.0 && e.ValLoss > 0.0 && e.TrainMetric >= 0.0 && e.TrainMetric <= 1.0))
+    // a test graph of the wrong width fails only when the test part is read
+    let bad = { data with Test = [| { data.Test.[0] with Features = Tensor.zeros [| data.Test.[0].Features.Shape.[0]; 7 |] } |] }
+    let mutable epochs = 0
+    Assert.ThrowsAny<exn>(fun () -> InductiveTrainer.train cfg spec bad (fun _ -> epochs <- epochs + 1) |> ignore) |> ignore
+    Assert.Equal(5, epochs)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Point clouds
+
+/// Two classes of 2-D shapes: a segment (class 0) or a ring (class 1), jittered.
+let private tinyClouds (seed: int) (count: int) (points: int) =
+    let r = Rng.create seed
+    Array.init count (fun i ->
+        let label = i % 2
+        let pts = Array.zeroCreate<float32> (3 * points)
+        for p in 0 .. points - 1 do
+            let t = float32 p / float32 points
+            let j = 0.05f * Rng.normalAt r (int64 (i * 1000 + p))
+            if label = 0 then pts.[3 * p] <- 2.0f * t - 1.0f + j
+            else
+                pts.[3 * p] <- cos (6.2831855f * t) + j
+                pts.[3 * p + 1] <- sin (6.2831855f * t)
+        { PointCloud.Points = Tensor.ofArray [| points; 3 |] pts; Label = label })
+
+[<Fact>]
+let ``DGCNN point-cloud training: runs through the graph trainer, selects on validation, names its tensors`` () =
+    let data = { PointCloudDataset.Name = "tiny-clouds"; Train = tinyClouds 1 20 12; Test = tinyClouds 2 6 12; NumClasses = 2 }
+    let struct (train, valid) = TrainCommand.PointParts(data, Nullable())
+    Assert.Equal(18, train.Length)
+    Assert.Equal(2, valid.Length)
+    let r = Registry.trainPoints "dgcnn" data 0 (Some 2) train valid ignore
+    Assert.Equal(2, r.Log.Length)
+    Assert.Equal("accuracy", r.Metric)
+    Assert.Equal(r.Log |> Array.map (fun e -> e.ValMetric) |> Array.max, r.ValAccuracy)
+    Assert.InRange(r.TestAccuracy, 0.0, 1.0)
+    Assert.Contains(r.Tensors, fun (n, _) -> n.StartsWith "EdgeConvs")
+    Assert.Contains(r.Tensors, fun (n, _) -> n.StartsWith "state.")
+    Assert.Equal(r.ParamCount, r.Tensors |> Array.filter (fun (n, _) -> not (n.StartsWith "state.")) |> Array.sumBy (fun (_, t) -> t.Numel))
+    // the cosine schedule anneals over the epochs actually run
+    Assert.Contains(("schedule", sprintf "%A" (Cosine(2, 1e-5f))), r.Config)
+    Assert.Throws<ArgumentException>(fun () -> Registry.trainPoints "pointnet" data 0 (Some 1) train valid ignore |> ignore) |> ignore
+
+[<Fact>]
+let ``Point-cloud parts: a stratified training subset, validation carved from it, disjoint, the same for every call`` () =
+    let data = { PointCloudDataset.Name = "c"; Train = tinyClouds 1 200 4; Test = [||]; NumClasses = 2 }
+    let struct (train, valid) = TrainCommand.PointParts(data, Nullable 100)
+    Assert.Equal(90, train.Length)
+    Assert.Equal(10, valid.Length)
+    Assert.Empty(Set.intersect (set train) (set valid))
+    Assert.Equal(5, valid |> Array.filter (fun i -> data.Train.[i].Label = 0) |> Array.length)
+    let struct (again, _) = TrainCommand.PointParts(data, Nullable 100)
+    Assert.Equal<int[]>(train, again)
+    let struct (all, v) = TrainCommand.PointParts(data, Nullable())
+    Assert.Equal(200, all.Length + v.Length)
+    userError [ "--train-size 201"; "200 training clouds" ] (fun () -> TrainCommand.PointParts(data, Nullable 201))
+
+// ---------------------------------------------------------------------------------------------------------------
+// The train command end to end
+
+let private options dataset model protocol epochs dataDir outDir : GcnKd.Cli.TrainOptions =
+    { GcnKd.Cli.TrainOptions.Dataset = dataset; Model = model; Protocol = protocol; Seed = 0; Seeds = 1; Epochs = Some epochs
+      Points = None; TrainSize = None; Data = Some dataDir; Out = outDir }
+
+let private json (path: string) =
+    Assert.True(File.Exists path, sprintf "%s exists" path)
+    JsonDocument.Parse(File.ReadAllText path).RootElement
+
+[<Fact>]
+let ``train MUTAG: 2 folds, 2 epochs, a complete run directory with parseable JSON`` () =
+    use out = new TempDir()
+    let o = options "MUTAG" "gin" (GcnKd.Cli.KFold 2) 2 dataRoot.Value.Path out.Path
+    let s = TrainCommand.Execute(o, TextWriter.Null)
+    Assert.Equal(2, s.N)
+    for fold in [ "fold-1"; "fold-2" ] do
+        let d = Path.Combine(out.Path, fold)
+        Assert.True(File.Exists(Path.Combine(d, "model.safetensors")))
+        let csv = File.ReadAllLines(Path.Combine(d, "epochs.csv"))
+        Assert.Equal(3, csv.Length)
+        let m = json (Path.Combine(d, "metrics.json"))
+        Assert.Equal("accuracy", m.GetProperty("metric").GetString())
+        Assert.InRange(m.GetProperty("test_accuracy").GetDouble(), 0.0, 1.0)
+    let m = json (Path.Combine(out.Path, "metrics.json"))
+    Assert.Equal(2, m.GetProperty("test_accuracy").GetArrayLength())
+    Assert.InRange(m.GetProperty("mean").GetDouble(), 0.0, 1.0)
+    let c = json (Path.Combine(out.Path, "config.json"))
+    Assert.Equal("MUTAG", c.GetProperty("dataset").GetString())
+    Assert.Equal("2", c.GetProperty("settings").GetProperty("epochs").GetString())
+
+// PPI fixture in DGL's layout, written under DIR/PPI
+
+let private npy (descr: string) (shape: int list) (data: byte[]) =
+    let shapeStr = match shape with [ d ] -> sprintf "(%d,)" d | ds -> "(" + String.Join(", ", ds) + ")"
+    let header = sprintf "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" descr shapeStr
+    let pad = (64 - (10 + header.Length + 1) % 64) % 64
+    let h = header + String(' ', pad) + "\n"
+    Array.concat [ [| 0x93uy |]; "NUMPY"B; [| 1uy; 0uy; byte (h.Length &&& 0xff); byte (h.Length >>> 8) |]; Text.Encoding.ASCII.GetBytes h; data ]
+
+let private writePpiFixture (d: TempDir) =
+    let features, labels = 5, 4
+    let split name (graphs: LabelledGraph[]) =
+        let n = graphs |> Array.sumBy (fun g -> g.Features.Shape.[0])
+        let offsets = graphs |> Array.scan (fun o g -> o + g.Features.Shape.[0]) 0
+        let links =
+            [ for gi, g in Array.indexed graphs do
+                for i in 0 .. g.Adj.Rows - 1 do
+                    for e in g.Adj.RowPtr.[i] .. g.Adj.RowPtr.[i + 1] - 1 do
+                        yield sprintf "{\"source\": %d, \"target\": %d}" (offsets.[gi] + i) (offsets.[gi] + g.Adj.ColIdx.[e]) ]
+        let nodes = [ for i in 0 .. n - 1 -> sprintf "{\"id\": %d}" i ]
+        d.Write(Path.Combine("PPI", name + "_graph.json"), sprintf "{\"nodes\": [%s], \"links\": [%s]}" (String.Join(", ", nodes)) (String.Join(", ", links)))
+        let f4 (xs: float32[]) = xs |> Array.collect BitConverter.GetBytes
+        d.WriteBytes(Path.Combine("PPI", name + "_feats.npy"), npy "<f4" [ n; features ] (f4 (graphs |> Array.collect (fun g -> g.Features.Data))))
+        d.WriteBytes(Path.Combine("PPI", name + "_labels.npy"), npy "<f4" [ n; labels ] (f4 (graphs |> Array.collect (fun g -> g.Targets.Data))))
+        let ids = graphs |> Array.mapi (fun gi g -> Array.create g.Features.Shape.[0] (int64 (gi + 1))) |> Array.concat
+        d.WriteBytes(Path.Combine("PPI", name + "_graph_id.npy"), npy "<i8" [ n ] (ids |> Array.collect BitConverter.GetBytes))
+    let all = tinyInductive 7 8 features labels
+    split "train" all.[0..3]
+    split "valid" all.[4..5]
+    split "test" all.[6..7]
+
+[<Fact>]
+let ``train PPI (fixture) through the CLI path: micro-F1 run directory for the GAT teacher`` () =
+    use d = new TempDir()
+    writePpiFixture d
+    use out = new TempDir()
+    let s = TrainCommand.Execute(options "ppi" "gat" (GcnKd.Cli.KFold 10) 3 d.Path out.Path, TextWriter.Null)
+    Assert.Equal("PPI", s.Dataset)
+    Assert.Equal(1, s.N)
+    Assert.InRange(s.Mean, 0.0, 1.0)
+    let run = Path.Combine(out.Path, "seed-0")
+    Assert.True(File.Exists(Path.Combine(run, "model.safetensors")))
+    Assert.Equal(4, File.ReadAllLines(Path.Combine(run, "epochs.csv")).Length)
+    let m = json (Path.Combine(run, "metrics.json"))
+    Assert.Equal("micro_f1", m.GetProperty("metric").GetString())
+    Assert.InRange(m.GetProperty("val_micro_f1").GetDouble(), 0.0, 1.0)
+    Assert.InRange(m.GetProperty("test_micro_f1").GetDouble(), 0.0, 1.0)
+    let top = json (Path.Combine(out.Path, "metrics.json"))
+    Assert.Equal("micro_f1", top.GetProperty("metric").GetString())
+    Assert.Equal(1, top.GetProperty("test_micro_f1").GetArrayLength())
+    let c = json (Path.Combine(out.Path, "config.json"))
+    Assert.Equal("2", c.GetProperty("settings").GetProperty("batch_graphs").GetString())
+    Assert.Equal("0.005", c.GetProperty("settings").GetProperty("lr").GetString())
+    // a graph-only model on PPI, --points outside point clouds: user errors
+    userError [ "model 'dgcnn'"; "gat, gat-student" ] (fun () -> TrainCommand.Execute(options "PPI" "dgcnn" (GcnKd.Cli.KFold 10) 1 d.Path out.Path, TextWriter.Null))
+    userError [ "--points"; "MNIST-points" ] (fun () ->
+        TrainCommand.Execute({ options "PPI" "gat" (GcnKd.Cli.KFold 10) 1 d.Path out.Path with Points = Some 64 }, TextWriter.Null))
