@@ -42,7 +42,7 @@ public static class ReproduceCommand
         {
             bool node = DatasetCatalog.IsNodeDataset(row.Dataset);
             var epochs = o.Quick ? FSharpOption<int>.Some(2) : FSharpOption<int>.None;
-            var opts = new GcnKd.Cli.TrainOptions(row.Dataset, row.Model, row.Protocol, 0, row.Seeds, epochs, o.Data,
+            var opts = new GcnKd.Cli.TrainOptions(row.Dataset, row.Model, row.Protocol, 0, row.Seeds, epochs, FSharpOption<int>.None, FSharpOption<int>.None, o.Data,
                 Path.Combine(runs, $"{row.Dataset}-{row.Model}"));
             progress.WriteLine($"== {row.Dataset} / {row.Model}");
             var s = TrainCommand.Execute(opts, progress, o.Quick ? 1 : int.MaxValue);
