@@ -43,18 +43,5 @@ module Gcn =
     /// Node logits [n, OutFeatures]; `adj` is the normalised adjacency from `prepare`, x is [n, InFeatures].
     /// Hidden holds each hidden layer's Â H W + b (before the ReLU).
     let forward (cfg: GcnConfig) (p: GcnParams) (ctx: ForwardContext) (adj: Csr) (x: Tensor) : ModelOutput =
-        if x.Rank <> 2 || x.Shape.[1] <> cfg.InFeatures then
-            invalidArg "x" (sprintf "Gcn.forward: x must be [n, %d] (InFeatures), got %s" cfg.InFeatures (Shape.describe x.Shape))
-        if adj.Rows <> x.Shape.[0] || adj.Cols <> x.Shape.[0] then
-            invalidArg "adj" (sprintf "Gcn.forward: adj must be %d x %d (one row and column per node of x), got %d x %d" x.Shape.[0] x.Shape.[0] adj.Rows adj.Cols)
-        let layers = Array.ofList p.Layers
-        let keys = Rng.splitN layers.Length ctx.Rng
-        let hidden = ResizeArray()
-        let mutable h = x
-        for l in 0 .. layers.Length - 1 do
-            let z = conv adj layers.[l] (Dropout.apply keys.[l] cfg.Dropout ctx.Training h)
-            if l < layers.Length - 1 then
-                hidden.Add z
-                h <- Elementwise.relu z
-            else h <- z
-        { Logits = h; Hidden = List.ofSeq hidden }
+        NodeStack.checkInputs "Gcn.forward" cfg.InFeatures adj x
+        NodeStack.run p.Layers (conv adj) cfg.Dropout ctx x

@@ -44,3 +44,27 @@ module Linear =
 
     let inFeatures (l: Linear) = l.W.Shape.[0]
     let outFeatures (l: Linear) = l.W.Shape.[1]
+
+/// The loop shared by the plain node models (GCN, GraphSAGE): dropout on each layer's input, the layer, ReLU between
+/// layers; Hidden keeps every hidden layer's output before its ReLU.
+[<RequireQualifiedAccess>]
+module NodeStack =
+    /// Check the inputs every node model takes: x [n, inFeatures] and an n x n adjacency.
+    let checkInputs (op: string) (inFeatures: int) (adj: Csr) (x: Tensor) =
+        if x.Rank <> 2 || x.Shape.[1] <> inFeatures then
+            invalidArg "x" (sprintf "%s: x must be [n, %d] (InFeatures), got %s" op inFeatures (Shape.describe x.Shape))
+        if adj.Rows <> x.Shape.[0] || adj.Cols <> x.Shape.[0] then
+            invalidArg "adj" (sprintf "%s: adj must be %d x %d (one row and column per node of x), got %d x %d" op x.Shape.[0] x.Shape.[0] adj.Rows adj.Cols)
+
+    let run (layers: 'L list) (layer: 'L -> Tensor -> Tensor) (dropout: float32) (ctx: ForwardContext) (x: Tensor) : ModelOutput =
+        let layers = Array.ofList layers
+        let keys = Rng.splitN layers.Length ctx.Rng
+        let hidden = ResizeArray()
+        let mutable h = x
+        for l in 0 .. layers.Length - 1 do
+            let z = layer layers.[l] (Dropout.apply keys.[l] dropout ctx.Training h)
+            if l < layers.Length - 1 then
+                hidden.Add z
+                h <- Elementwise.relu z
+            else h <- z
+        { Logits = h; Hidden = List.ofSeq hidden }

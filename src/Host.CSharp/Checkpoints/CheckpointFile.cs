@@ -37,19 +37,7 @@ public static class CheckpointFile
     {
         if (Directory.Exists(path))
             throw new GcnKdUserError($"checkpoint {path} is a directory; expected a safetensors file");
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new GcnKdUserError($"checkpoint {path} not found", e);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new GcnKdUserError($"checkpoint {path} could not be read: {e.Message}", e);
-        }
+        var bytes = UserFiles.ReadAllBytes(path, "checkpoint");
         try
         {
             var decoded = Safetensors.decode(bytes);

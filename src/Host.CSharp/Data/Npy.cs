@@ -122,19 +122,7 @@ public static class Npy
 
     public static NumpyArray Read(string path)
     {
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new GcnKdUserError($"{path} not found", e);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new GcnKdUserError($"{path} could not be read: {e.Message}", e);
-        }
+        var bytes = UserFiles.ReadAllBytes(path);
         return Parse(bytes, path);
     }
 
