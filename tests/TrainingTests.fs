@@ -68,7 +68,7 @@ let private ginSpec =
       Forward = fun p s ctx b x -> Gin.forward tinyGin p s ctx b x }
 
 let private graphCfg epochs seed =
-    { Epochs = epochs; BatchSize = 4; EvalBatchSize = 3; Lr = 0.01f; WeightDecay = 0.0f; Schedule = Constant; Patience = 0; Seed = seed }
+    { Epochs = epochs; BatchSize = 4; EvalBatchSize = 3; Lr = 0.01f; WeightDecay = 0.0f; Schedule = Constant; Patience = 0; SelectBy = ValidationMetric; Seed = seed }
 
 [<Fact>]
 let ``GraphTrainer: the returned epoch maximises validation accuracy and the returned model has that accuracy`` () =

@@ -19,6 +19,8 @@ type GraphTrainConfig =
       WeightDecay: float32
       Schedule: Schedule
       Patience: int
+      /// The model-selection criterion on the validation part.
+      SelectBy: SelectBy
       Seed: int }
 
 type GraphTrainResult<'P, 'S> =
@@ -97,8 +99,8 @@ module GraphTrainer =
             onEpoch entry
             let current = p, s
             // without a validation part, the last epoch is the selected one
-            sel <- if valBatches.Length = 0 then { Selection.offer { entry with ValMetric = float epoch; ValLoss = 0.0 } (fun () -> current) sel with SinceBest = 0 }
-                   else Selection.offer entry (fun () -> current) sel
+            sel <- if valBatches.Length = 0 then { Selection.offerBy ValidationMetric { entry with ValMetric = float epoch; ValLoss = 0.0 } (fun () -> current) sel with SinceBest = 0 }
+                   else Selection.offerBy cfg.SelectBy entry (fun () -> current) sel
             epoch <- epoch + 1
         let bp, bs = sel.Best.Value
         let _, testAcc = evaluate spec bp bs (chunks cfg.EvalBatchSize testIdx |> Array.map (prepare graphs))

@@ -44,7 +44,7 @@ module Registry =
 
     /// Xu et al.'s GIN protocol (Adam 0.01 halved every 50 epochs, 350 epochs, batch 32), used for every graph model.
     let graphPreset (_: string) : GraphTrainConfig =
-        { Epochs = 350; BatchSize = 32; EvalBatchSize = 256; Lr = 0.01f; WeightDecay = 0.0f; Schedule = Step(50, 0.5f); Patience = 0; Seed = 0 }
+        { Epochs = 350; BatchSize = 32; EvalBatchSize = 256; Lr = 0.01f; WeightDecay = 0.0f; Schedule = Step(50, 0.5f); Patience = 0; SelectBy = ValidationLoss; Seed = 0 }
 
     let private outcomeOf metric model seed (best: int) (va: float) (te: float) (p: 'P) (state: 'S option) log config =
         let named = Tree.leaves p
@@ -98,7 +98,7 @@ module Registry =
         let preset = graphPreset model
         let cfg = { preset with Seed = seed; Epochs = defaultArg epochs preset.Epochs }
         let common = [ "epochs", string cfg.Epochs; "batch_size", string cfg.BatchSize; "lr", string cfg.Lr
-                       "schedule", sprintf "%A" cfg.Schedule; "seed", string seed; "selection", "best validation accuracy" ]
+                       "schedule", sprintf "%A" cfg.Schedule; "seed", string seed; "selection", "lowest validation loss (ties: accuracy)" ]
         match model with
         | "gin" ->
             let mc = { GinConfig.InFeatures = data.NumFeatures; Width = 64; NumLayers = 5; NumClasses = data.NumClasses; MlpLayers = 2
@@ -132,7 +132,7 @@ module Registry =
 
     let pointPreset (model: string) : GraphTrainConfig =
         match model with
-        | "dgcnn" -> { Epochs = 20; BatchSize = 32; EvalBatchSize = 64; Lr = 0.001f; WeightDecay = 1e-4f; Schedule = Cosine(20, 1e-5f); Patience = 0; Seed = 0 }
+        | "dgcnn" -> { Epochs = 20; BatchSize = 32; EvalBatchSize = 64; Lr = 0.001f; WeightDecay = 1e-4f; Schedule = Cosine(20, 1e-5f); Patience = 0; SelectBy = ValidationLoss; Seed = 0 }
         | m -> unknown "point-cloud" m pointModels
 
     /// Train a point-cloud classifier: trainIdx and valIdx index data.Train (the validation part is carved from the
@@ -157,7 +157,7 @@ module Registry =
               "epochs", string cfg.Epochs; "batch_size", string cfg.BatchSize; "optimizer", "Adam"; "lr", string cfg.Lr
               "weight_decay", string cfg.WeightDecay; "schedule", sprintf "%A" cfg.Schedule; "seed", string seed
               "train_clouds", string trainIdx.Length; "val_clouds", string valIdx.Length; "test_clouds", string data.Test.Length
-              "selection", "best validation accuracy" ]
+              "selection", "lowest validation loss (ties: accuracy)" ]
         outcome model seed r.BestEpoch r.ValAccuracy r.TestAccuracy r.Params (Some r.State) r.Log config
 
     /// The GAT PPI setup (Velickovic et al. 2018; LSP, Yang et al. 2020): Adam 0.005, no weight decay, batches of
