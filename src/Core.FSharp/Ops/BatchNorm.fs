@@ -284,7 +284,8 @@ module BatchNorm =
 
     /// y = (x - mu[ch]) s[ch] + t[ch] per channel, into a fresh array.
     let private affine (outer: int) (c: int) (inner: int) (x: float32[]) (mu: float32[]) (s: float32[]) (t: float32[]) =
-        let y = Array.zeroCreate<float32> x.Length
+        // every element is written below, so skip zeroing the (possibly large) output
+        let y = GC.AllocateUninitializedArray<float32> x.Length
         if inner = 1 then rowsAffine outer c x mu s t y
         else
             perSegment outer c inner x x y (fun px _ py off ch ->
@@ -323,7 +324,7 @@ module BatchNorm =
                         let b = Array.init c (fun ch -> float32 (a.[ch] * float invStd.[ch] * float invStd.[ch] * sgx.[ch] / fm))
                         let cc = Array.init c (fun ch -> float32 (a.[ch] * sg.[ch] / fm))
                         let a = Array.map float32 a
-                        let dx = Array.zeroCreate<float32> x.Numel
+                        let dx = GC.AllocateUninitializedArray<float32> x.Numel
                         if inner = 1 then rowsDx outer c g.Data x.Data a b mean cc dx
                         else
                             perSegment outer c inner g.Data x.Data dx (fun pg px pd off ch ->
