@@ -5,8 +5,10 @@
 ///
 /// The training backward is the fused closed form (m values per channel, x^ = (x - mu) / sigma):
 ///   dbeta = sum g,  dgamma = sum g x^,  dx = gamma / sigma (g - dbeta / m - x^ dgamma / m)
-/// in one reduction pass and one elementwise pass, not a chain of small ops. Per-channel sums run in double over the
-/// batch in sample order (each channel has one owning thread), so results do not depend on the thread count.
+/// in one reduction pass and one elementwise pass, not a chain of small ops. Per-channel sums run in double. For
+/// [N, C, ...] each channel has one owning thread and walks the samples in order; for [N, C] (inner size 1) the
+/// passes go row-major with channels on the vector lanes, over fixed 256-row blocks combined in block order. Either
+/// way results do not depend on the thread count.
 namespace GcnKd
 
 #nowarn "9"
