@@ -97,6 +97,30 @@ let ``BatchNorm.batchStats gives differentiable mean and biased variance`` () =
         GradCheck.check "batch mean" (fun t -> fst (BatchNorm.batchStats t.[0])) (fun r -> make [| c |] (fst (momentsRef r.[0]))) [| true |] [| x |]
         && GradCheck.check "batch var" (fun t -> snd (BatchNorm.batchStats t.[0])) (fun r -> make [| c |] (snd (momentsRef r.[0]))) [| true |] [| x |])
 
+/// Wide [N, C] inputs for the row-major fast path: C spans whole 16-lane vectors plus a scalar tail, N crosses
+/// the 256-row reduction blocks (with a partial last block).
+let bnWideCase =
+    gen {
+        let! n = Gen.choose (2, 700)
+        let! c = Gen.choose (15, 50)
+        let! seed = Props.seed
+        return { Shape = [| n; c |]; Seed = seed }
+    }
+
+[<Fact>]
+let ``BatchNorm on wide [N, C] (vector lanes, tail channels, several row blocks) matches the reference`` () =
+    Props.forAllN (Props.casesScaled 0.3) bnWideCase (fun bc ->
+        let x, gamma, beta, running = bnInputs bc
+        let c = bc.Shape.[1]
+        let rm, rv = Tensor.toFloats running.Mean, Tensor.toFloats running.Var
+        GradCheck.check (sprintf "bn train %A" bc.Shape)
+            (fun t -> fst (BatchNorm.train 0.1f eps t.[1] t.[2] running t.[0]))
+            (fun r -> bnTrainRef (float eps) r.[0] r.[1] r.[2]) [| true; true; true |] [| x; gamma; beta |]
+        && GradCheck.check (sprintf "bn eval %A" bc.Shape) (fun t -> BatchNorm.eval eps t.[1] t.[2] running t.[0])
+            (fun r -> normRef (float eps) rm rv r.[0] r.[1] r.[2]) [| true; true; true |] [| x; gamma; beta |]
+        && GradCheck.check "batch mean" (fun t -> fst (BatchNorm.batchStats t.[0])) (fun r -> make [| c |] (fst (momentsRef r.[0]))) [| true |] [| x |]
+        && GradCheck.check "batch var" (fun t -> snd (BatchNorm.batchStats t.[0])) (fun r -> make [| c |] (snd (momentsRef r.[0]))) [| true |] [| x |])
+
 [<Fact>]
 let ``BatchNorm.train updates the running statistics like PyTorch (unbiased variance, momentum 0.1)`` () =
     // channel 0 holds 1, 3, 5, 7: mean 4, biased var 5, unbiased 20/3; channel 1 holds 0, 0, 2, -2: mean 0,
@@ -248,7 +272,7 @@ module Determinism =
 
     [<Fact>]
     let ``batch norm and dropout give bit-identical values and gradients on 1 and 2 threads`` () =
-        for shape in [ [| 64; 20; 24; 24 |]; [| 4096; 48 |] ] do
+        for shape in [ [| 64; 20; 24; 24 |]; [| 4096; 48 |]; [| 1000; 37 |] ] do
             let rs = Rng.splitN 4 (Rng.create 11)
             let c = shape.[1]
             let x = Tensor.randn rs.[0] shape * 2.0f + 1.0f
