@@ -33,6 +33,15 @@ let ``Selection: the chosen epoch has the best validation metric, ties to the lo
         sel.BestEpoch = expected.Epoch && sel.Best = Some expected.Epoch && sel.BestMetric = expected.ValMetric)
 
 [<Fact>]
+let ``Selection by validation loss: the chosen epoch has the lowest loss, ties to the better metric, then the earlier epoch`` () =
+    let gen = Gen.arrayOf (Gen.zip (Gen.choose (0, 3)) (Gen.choose (0, 3))) |> Gen.filter (fun a -> a.Length > 0)
+    Props.forAll gen (fun raw ->
+        let log = logOf raw
+        let sel = log |> Array.fold (fun s e -> Selection.offerBy ValidationLoss e (fun () -> e.Epoch) s) Selection.empty
+        let expected = log |> Array.sortBy (fun e -> e.ValLoss, -e.ValMetric, e.Epoch) |> Array.head
+        sel.BestEpoch = expected.Epoch && sel.Best = Some expected.Epoch && sel.BestLoss = expected.ValLoss)
+
+[<Fact>]
 let ``Selection: snapshots are taken only for new bests and early stopping counts epochs since the best`` () =
     let log = logOf [| 1, 0; 2, 0; 2, 1; 1, 0; 0, 0 |]
     let mutable snaps = 0
@@ -180,7 +189,10 @@ let ``DGCNN point-cloud training: runs through the graph trainer, selects on val
     let r = Registry.trainPoints "dgcnn" data 0 (Some 2) train valid ignore
     Assert.Equal(2, r.Log.Length)
     Assert.Equal("accuracy", r.Metric)
-    Assert.Equal(r.Log |> Array.map (fun e -> e.ValMetric) |> Array.max, r.ValAccuracy)
+    // the preset selects on the lowest validation loss
+    let best = r.Log |> Array.minBy (fun e -> e.ValLoss)
+    Assert.Equal(best.Epoch, r.BestEpoch)
+    Assert.Equal(best.ValMetric, r.ValAccuracy)
     Assert.InRange(r.TestAccuracy, 0.0, 1.0)
     Assert.Contains(r.Tensors, fun (n, _) -> n.StartsWith "EdgeConvs")
     Assert.Contains(r.Tensors, fun (n, _) -> n.StartsWith "state.")
