@@ -74,11 +74,6 @@ module BenchCases =
 
     type private Gcn = { W1: Tensor; B1: Tensor; W2: Tensor; B2: Tensor }
 
-    /// Glorot (Xavier) uniform init for a [fanIn; fanOut] weight.
-    let private glorot (rng: Rng) (fanIn: int) (fanOut: int) =
-        let a = sqrt (6.0f / float32 (fanIn + fanOut))
-        Tensor.rand rng -a a [| fanIn; fanOut |]
-
     /// One training step of a 2-layer GCN (1433 -> 16 -> 7) on the Cora-sized graph: forward, cross-entropy on
     /// nodes 0..139 (labels i % 7), backward, Adam (lr 0.01, weight decay 5e-4). Parameters carry over between calls.
     let gcnStepCora () =
@@ -90,7 +85,7 @@ module BenchCases =
               let train = Array.init 140 id
               let labels = Array.init 140 (fun i -> i % 7)
               let cfg = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = 5e-4f }
-              let mutable p = { W1 = glorot keys.[1] 1433 16; B1 = Tensor.zeros [| 16 |]; W2 = glorot keys.[2] 16 7; B2 = Tensor.zeros [| 7 |] }
+              let mutable p = { W1 = Init.glorotUniform keys.[1] 1433 16 [| 1433; 16 |]; B1 = Tensor.zeros [| 16 |]; W2 = Init.glorotUniform keys.[2] 16 7 [| 16; 7 |]; B2 = Tensor.zeros [| 7 |] }
               let mutable state = Optim.init cfg p
               fun () ->
                   let _, g =
