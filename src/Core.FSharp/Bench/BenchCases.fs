@@ -84,7 +84,7 @@ module BenchCases =
               let x = Tensor.randn keys.[0] [| 2708; 1433 |]
               let train = Array.init 140 id
               let labels = Array.init 140 (fun i -> i % 7)
-              let cfg = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = 5e-4f }
+              let cfg = Optim.adam 5e-4f
               let mutable p = { W1 = Init.glorotUniform keys.[1] 1433 16 [| 1433; 16 |]; B1 = Tensor.zeros [| 16 |]; W2 = Init.glorotUniform keys.[2] 16 7 [| 16; 7 |]; B2 = Tensor.zeros [| 7 |] }
               let mutable state = Optim.init cfg p
               fun () ->
@@ -102,7 +102,7 @@ module BenchCases =
     /// One full-batch epoch of a node model, as NodeTrainer does it: forward in training mode (dropout on, a fresh
     /// key per epoch), cross-entropy on the dataset's training nodes, backward, Adam. Parameters carry over.
     let private nodeEpoch (init: Rng -> 'P) (forward: 'P -> ForwardContext -> ModelOutput) (data: NodeDataset) (lr: float32) (wd: float32) =
-        let opt = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = wd }
+        let opt = Optim.adam wd
         let yTrain = data.Train |> Array.map (fun i -> data.Labels.[i])
         let initKey, first = Rng.split (Rng.create 0)
         let mutable p = init initKey
@@ -111,11 +111,7 @@ module BenchCases =
         fun () ->
             let k, next = Rng.split key
             key <- next
-            let _, g, () =
-                Autodiff.valueAndGradAux (fun q ->
-                    let out = forward q (ForwardContext.Train k)
-                    Loss.crossEntropy (Sparse.gatherRows data.Train out.Logits) yTrain, ()) p
-            let np, ns = Optim.step opt lr state p g
+            let _, _, np, ns = NodeTrainer.step opt lr forward data.Train yTrain k p state
             p <- np
             state <- ns
 
@@ -145,7 +141,7 @@ module BenchCases =
           Setup = fun () ->
               let data = proteins ()
               let mc = GfkdFamily.create "GIN5_64" data.NumFeatures data.NumClasses
-              let opt = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = 0.0f }
+              let opt = Optim.adam 0.0f
               let initKey, first = Rng.split (Rng.create 0)
               let mutable p = GfkdFamily.init mc initKey
               let mutable s = GfkdFamily.initState mc

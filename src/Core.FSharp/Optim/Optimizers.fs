@@ -35,8 +35,10 @@ type OptState<'P> = { Step: Tensor; FirstMoment: 'P option; SecondMoment: 'P opt
 module Optim =
     /// torch.optim.SGD defaults (plain gradient descent).
     let defaultSgd = Sgd { Momentum = 0.0f; Nesterov = false; WeightDecay = 0.0f }
+    /// torch.optim.Adam's betas and eps with an L2 weight decay.
+    let adam (weightDecay: float32) = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = weightDecay }
     /// torch.optim.Adam defaults.
-    let defaultAdam = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = 0.0f }
+    let defaultAdam = adam 0.0f
     /// torch.optim.AdamW defaults (weight decay 0.01).
     let defaultAdamW = AdamW { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = 0.01f }
 

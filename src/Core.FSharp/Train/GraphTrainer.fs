@@ -65,7 +65,7 @@ module GraphTrainer =
         if trainIdx.Length = 0 then invalidArg "trainIdx" "the training part is empty"
         let root = Rng.create cfg.Seed
         let keys = Rng.splitN (2 * cfg.Epochs + 1) root
-        let opt = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = cfg.WeightDecay }
+        let opt = Optim.adam cfg.WeightDecay
         let valBatches = chunks cfg.EvalBatchSize valIdx |> Array.map (prepare graphs)
         let mutable p = spec.Init keys.[0]
         let mutable s = spec.InitState ()

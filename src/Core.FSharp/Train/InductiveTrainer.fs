@@ -62,7 +62,7 @@ module InductiveTrainer =
         if data.Val.Length = 0 then invalidArg "data" (sprintf "InductiveTrainer: %s has no validation graphs (selection needs them)" data.Name)
         let root = Rng.create cfg.Seed
         let keys = Rng.splitN (2 * cfg.Epochs + 1) root
-        let opt = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = cfg.WeightDecay }
+        let opt = Optim.adam cfg.WeightDecay
         // validation graphs one at a time (attention memory grows with the batch); the test split is not touched here
         let valBatches = data.Val |> Array.map (fun g -> prepare [| g |])
         let mutable p = spec.Init keys.[0]

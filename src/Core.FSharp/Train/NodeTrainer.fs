@@ -34,12 +34,24 @@ module NodeTrainer =
         let y = pick nodes labels
         float (Loss.crossEntropy l y).Item0, Loss.accuracy l y
 
+    /// One full-batch training step: forward in training mode with `key`, cross-entropy on the training nodes,
+    /// backward, an optimiser step. Returns the loss, the training nodes' logits and the new parameters and state.
+    let step (opt: OptimizerConfig) (lr: float32) (forward: 'P -> ForwardContext -> ModelOutput) (trainNodes: int[]) (yTrain: int[])
+             (key: Rng) (p: 'P) (state: OptState<'P>) =
+        let loss, g, trainLogits =
+            Autodiff.valueAndGradAux (fun q ->
+                let out = forward q (ForwardContext.Train key)
+                let l = Sparse.gatherRows trainNodes out.Logits
+                Loss.crossEntropy l yTrain, l) p
+        let np, ns = Optim.step opt lr state p g
+        loss, trainLogits, np, ns
+
     let train (cfg: NodeTrainConfig) (spec: NodeSpec<'P>) (labels: int[]) (trainNodes: int[]) (valNodes: int[]) (testNodes: int[])
               (onEpoch: EpochLog -> unit) : NodeTrainResult<'P> =
         if cfg.Epochs < 1 then invalidArg "Epochs" "at least one epoch is needed"
         let root = Rng.create cfg.Seed
         let initKey, epochKeys = let a, b = Rng.split root in a, Rng.splitN cfg.Epochs b
-        let opt = Adam { Beta1 = 0.9f; Beta2 = 0.999f; Eps = 1e-8f; WeightDecay = cfg.WeightDecay }
+        let opt = Optim.adam cfg.WeightDecay
         let yTrain = pick trainNodes labels
         let mutable p = spec.Init initKey
         let mutable state = Optim.init opt p
@@ -47,12 +59,7 @@ module NodeTrainer =
         let log = ResizeArray()
         let mutable epoch = 0
         while epoch < cfg.Epochs && not (Selection.shouldStop cfg.Patience sel) do
-            let loss, g, trainLogits =
-                Autodiff.valueAndGradAux (fun q ->
-                    let out = spec.Forward q (ForwardContext.Train epochKeys.[epoch])
-                    let l = Sparse.gatherRows trainNodes out.Logits
-                    Loss.crossEntropy l yTrain, l) p
-            let np, ns = Optim.step opt cfg.Lr state p g
+            let loss, trainLogits, np, ns = step opt cfg.Lr spec.Forward trainNodes yTrain epochKeys.[epoch] p state
             p <- np
             state <- ns
             let evalLogits = (spec.Forward p ForwardContext.Eval).Logits
