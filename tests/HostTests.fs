@@ -25,13 +25,14 @@ let ``reproduce teachers --quick trains every row on the real data and writes bo
     use json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "teachers-quick.json")))
     Assert.Equal(rows.Count, json.RootElement.GetProperty("rows").GetArrayLength())
     // every run directory holds its checkpoint, epoch log and metrics
-    let fold = Path.Combine(dir.Path, "runs-quick", "MUTAG-gin", "fold-1")
-    for f in [ "model.safetensors"; "epochs.csv"; "metrics.json" ] do
-        Assert.True(File.Exists(Path.Combine(fold, f)), sprintf "%s missing in %s" f fold)
+    for run in [ "Cora-gcn/seed-0"; "MUTAG-gin/seed-0-fold-1"; "PROTEINS-gin/fold-1"; "MNIST-points-dgcnn/seed-0" ] do
+        let d = Path.Combine(dir.Path, "runs-quick", run)
+        for f in [ "model.safetensors"; "epochs.csv"; "metrics.json" ] do
+            Assert.True(File.Exists(Path.Combine(d, f)), sprintf "%s missing in %s" f d)
     Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp*", SearchOption.AllDirectories))
 
 let private trainOptions dataset model out =
-    { TrainOptions.Dataset = dataset; Model = model; Protocol = KFold 10; Seed = 0; Seeds = 1; Epochs = Some 1; Points = None; TrainSize = None
+    { TrainOptions.Dataset = dataset; Model = model; Protocol = KFold 10; Seed = 0; Seeds = 1; Epochs = Some 1; Points = None; TrainSize = None; ValFraction = None
       Data = Some dataRoot.Value.Path; Out = out }
 
 [<Fact>]

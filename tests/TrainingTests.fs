@@ -220,7 +220,7 @@ let ``Point-cloud parts: a stratified training subset, validation carved from it
 
 let private options dataset model protocol epochs dataDir outDir : GcnKd.Cli.TrainOptions =
     { GcnKd.Cli.TrainOptions.Dataset = dataset; Model = model; Protocol = protocol; Seed = 0; Seeds = 1; Epochs = Some epochs
-      Points = None; TrainSize = None; Data = Some dataDir; Out = outDir }
+      Points = None; TrainSize = None; ValFraction = None; Data = Some dataDir; Out = outDir }
 
 let private json (path: string) =
     Assert.True(File.Exists path, sprintf "%s exists" path)
@@ -246,6 +246,27 @@ let ``train MUTAG: 2 folds, 2 epochs, a complete run directory with parseable JS
     let c = json (Path.Combine(out.Path, "config.json"))
     Assert.Equal("MUTAG", c.GetProperty("dataset").GetString())
     Assert.Equal("2", c.GetProperty("settings").GetProperty("epochs").GetString())
+
+[<Fact>]
+let ``train MUTAG over 2 seeds repeats the folds, on the same validation parts of the asked fraction`` () =
+    use out = new TempDir()
+    let o = { options "MUTAG" "gin" (GcnKd.Cli.KFold 2) 1 dataRoot.Value.Path out.Path with Seeds = 2; ValFraction = Some 0.2 }
+    let s = TrainCommand.Execute(o, TextWriter.Null)
+    Assert.Equal(4, s.N)
+    Assert.Contains("20% validation", s.Protocol)
+    Assert.Contains("seeds 0..1", s.Protocol)
+    for run in [ "seed-0-fold-1"; "seed-0-fold-2"; "seed-1-fold-1"; "seed-1-fold-2" ] do
+        Assert.True(File.Exists(Path.Combine(out.Path, run, "metrics.json")), sprintf "%s/metrics.json exists" run)
+    let data = GcnKd.Host.Experiments.DatasetCatalog.LoadGraph(dataRoot.Value, "MUTAG")
+    let labels = data.Graphs |> Array.map (fun g -> g.Label)
+    let parts seed = fst (TrainCommand.Partitions(GcnKd.Cli.KFold 2, data, labels, seed, 0.2))
+    let p0, p1 = parts 0, parts 1
+    // stratified folds re-drawn per seed, the validation part carved with a fixed key: 20% of each training part
+    for struct (_, train, v, test) in Seq.append p0 p1 do
+        Assert.Equal(labels.Length, train.Length + v.Length + test.Length)
+        Assert.InRange(float v.Length / float (train.Length + v.Length), 0.17, 0.23)
+        Assert.Empty(Set.intersect (Set.ofArray v) (Set.ofArray test))
+    Assert.NotEqual<int[]>((let struct (_, _, _, t) = p0.[0] in t), (let struct (_, _, _, t) = p1.[0] in t))
 
 // PPI fixture in DGL's layout, written under DIR/PPI
 

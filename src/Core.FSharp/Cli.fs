@@ -30,6 +30,7 @@ type TrainArgs =
     | Epochs of count: int
     | Points of count: int
     | Train_Size of count: int
+    | Val_Fraction of fraction: float
     | Data of dir: string
     | [<Mandatory>] Out of dir: string
     interface IArgParserTemplate with
@@ -41,10 +42,11 @@ type TrainArgs =
             | Split _ -> "graph classification: one train/test split instead of folds, e.g. 70/30 (GFKD protocol)."
             | Split_Seed _ -> "seed of the --split shuffle (default 29, as the GFKD code)."
             | Seed _ -> "seed of the run (initialisation, dropout, batching); default 0."
-            | Seeds _ -> "node classification: repeat over this many seeds (seed, seed+1, ...); default 1."
+            | Seeds _ -> "repeat over this many seeds (seed, seed+1, ...): node classification reruns the split, graph classification the whole cross-validation; default 1."
             | Epochs _ -> "override the preset's number of epochs (a smoke run)."
             | Points _ -> "MNIST-points: points sampled per digit (default 128)."
             | Train_Size _ -> "MNIST-points: train on a stratified, seeded subset of this many training clouds (default: all 60000)."
+            | Val_Fraction _ -> "graph classification: the stratified fraction of each training part held out to select the epoch (default 0.1)."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "run directory for the checkpoint(s), resolved config and metrics."
 
@@ -89,6 +91,8 @@ type TrainOptions =
       /// Point clouds: points per cloud and an optional training subset size.
       Points: int option
       TrainSize: int option
+      /// Graph classification: the fraction of each training part held out for epoch selection (default 0.1).
+      ValFraction: float option
       Data: string option; Out: string }
 
 type ReproduceOptions = { Table: string; Quick: bool; Data: string option; Out: string }
@@ -137,6 +141,11 @@ let parse (argv: string[]) : Parsed =
                            Epochs = t.TryGetResult Epochs |> Option.map (positive "--epochs")
                            Points = t.TryGetResult Points |> Option.map (positive "--points")
                            TrainSize = t.TryGetResult Train_Size |> Option.map (positive "--train-size")
+                           ValFraction =
+                               t.TryGetResult Val_Fraction
+                               |> Option.map (fun f ->
+                                   if f > 0.0 && f < 0.5 then f
+                                   else raise (InvalidValue(sprintf "--val-fraction must lie strictly between 0 and 0.5, got %g" f)))
                            Data = t.TryGetResult TrainArgs.Data
                            Out = t.GetResult TrainArgs.Out }
             | Reproduce r ->

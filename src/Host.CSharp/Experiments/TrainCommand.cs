@@ -42,6 +42,8 @@ public static class TrainCommand
             throw new GcnKdUserError($"--points applies to point-cloud datasets ({string.Join(", ", DatasetCatalog.PointDatasets)}), not {dataset}");
         if (!isPoints && OptionModule.IsSome(o.TrainSize))
             throw new GcnKdUserError($"--train-size applies to point-cloud datasets ({string.Join(", ", DatasetCatalog.PointDatasets)}), not {dataset}");
+        if (OptionModule.IsSome(o.ValFraction) && (isPoints || DatasetCatalog.IsInductiveDataset(dataset) || DatasetCatalog.IsNodeDataset(dataset)))
+            throw new GcnKdUserError($"--val-fraction applies to graph classification (its datasets ship no validation split), not {dataset}, whose validation part is fixed");
 
         if (isPoints)
         {
@@ -50,7 +52,7 @@ public static class TrainCommand
             var data = DatasetCatalog.LoadPoints(root, dataset, points);
             var (train, val) = PointParts(data, OptionModule.IsSome(o.TrainSize) ? o.TrainSize.Value : null);
             protocol = $"MNIST train/test, {points} points per digit, {train.Length} training clouds, {val.Length} validation clouds carved from the training set, {data.Test.Length} test clouds";
-            for (int s = o.Seed; s < o.Seed + o.Seeds; s++)
+            for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
             {
                 string label = $"seed {s}";
                 var r = Registry.trainPoints(o.Model, data, s, epochsOpt, train, val, Progress(progress, label, 1));
@@ -64,7 +66,7 @@ public static class TrainCommand
             RequireModel(o.Model, Registry.inductiveModels, "inductive multi-label classification");
             var data = DatasetCatalog.LoadInductive(root, dataset);
             protocol = $"inductive: {data.Train.Length} train / {data.Val.Length} validation / {data.Test.Length} test graphs, {data.NumLabels} labels, micro-F1";
-            for (int s = o.Seed; s < o.Seed + o.Seeds; s++)
+            for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
             {
                 string label = $"seed {s}";
                 var r = Registry.trainInductive(o.Model, data, s, epochsOpt, Progress(progress, label, 25));
@@ -94,14 +96,21 @@ public static class TrainCommand
                 throw new GcnKdUserError($"model '{o.Model}' does not do graph classification (graph models: {string.Join(", ", Registry.graphModels)})");
             var data = DatasetCatalog.LoadGraph(root, dataset);
             var labels = data.Graphs.Select(g => g.Label).ToArray();
-            var parts = Partitions(o.Protocol, data, labels, o.Seed, out protocol);
-            foreach (var (name, train, val, test) in parts.Take(maxRuns))
+            double valFraction = OptionModule.IsSome(o.ValFraction) ? o.ValFraction.Value : DefaultValFraction;
+            protocol = "";
+            for (int s = o.Seed; s < o.Seed + o.Seeds && runs.Count < maxRuns; s++)
             {
-                var r = Registry.trainGraph(o.Model, data, o.Seed, epochsOpt, train, val, test, Progress(progress, name, 25));
-                progress.WriteLine($"  {name}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
-                dir.Sub(name.Replace(' ', '-')).WriteRun(r, Meta(dataset, protocol));
-                runs.Add(r);
+                var parts = Partitions(o.Protocol, data, labels, s, valFraction, out protocol);
+                foreach (var (part, train, val, test) in parts.Take(maxRuns - runs.Count))
+                {
+                    string name = o.Seeds > 1 ? $"seed {s} {part}" : part;
+                    var r = Registry.trainGraph(o.Model, data, s, epochsOpt, train, val, test, Progress(progress, name, 25));
+                    progress.WriteLine($"  {name}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
+                    dir.Sub(name.Replace(' ', '-')).WriteRun(r, Meta(dataset, protocol));
+                    runs.Add(r);
+                }
             }
+            if (o.Seeds > 1) protocol = $"{protocol}; seeds {o.Seed}..{o.Seed + o.Seeds - 1}";
         }
 
         var acc = runs.Select(r => r.TestAccuracy).ToArray();
@@ -138,37 +147,44 @@ public static class TrainCommand
         return summary;
     }
 
-    /// <summary>The (name, train, validation, test) parts of a graph dataset under a protocol.</summary>
-    public static List<(string Name, int[] Train, int[] Val, int[] Test)> Partitions(GcnKd.Cli.Protocol p, GraphDataset data, int[] labels, int seed, out string protocol)
+    /// <summary>Validation fraction of each training part unless --val-fraction says otherwise.</summary>
+    public const double DefaultValFraction = 0.1;
+
+    /// <summary>The (name, train, validation, test) parts of a graph dataset under a protocol: the standard folds when
+    /// the dataset ships them (else stratified folds drawn with <paramref name="seed"/>), and a stratified validation
+    /// part of <paramref name="valFraction"/> carved from each training part with a fixed key, so that every seed
+    /// selects on the same graphs.</summary>
+    public static List<(string Name, int[] Train, int[] Val, int[] Test)> Partitions(GcnKd.Cli.Protocol p, GraphDataset data, int[] labels, int seed, double valFraction, out string protocol)
     {
+        string valPct = $"{100 * valFraction:0.#}%";
         var parts = new List<(string, int[], int[], int[])>();
         int n = labels.Length;
-        var valKey = RngModule.create(seed + 1000003);
+        var valKey = RngModule.create(1000003);   // the validation parts are data, fixed across seeds
         if (p is GcnKd.Cli.Protocol.KFold kf)
         {
             int[][] folds;
             if (kf.folds == 10 && OptionModule.IsSome(data.Folds))
             {
                 folds = data.Folds.Value;
-                protocol = "10-fold CV (standard folds), 10% validation per training fold";
+                protocol = $"10-fold CV (standard folds), {valPct} validation per training fold";
             }
             else
             {
                 folds = Splits.stratifiedKFold(RngModule.create(seed), kf.folds, labels);
-                protocol = $"{kf.folds}-fold stratified CV (seed {seed}), 10% validation per training fold";
+                protocol = $"{kf.folds}-fold stratified CV (seed {seed}), {valPct} validation per training fold";
             }
             for (int k = 0; k < folds.Length; k++)
             {
                 var rest = Splits.complement(n, folds[k]);
-                var (train, val) = Splits.carveValidation(RngModule.splitN(folds.Length, valKey)[k], 0.1, labels, rest).ToValueTuple();
+                var (train, val) = Splits.carveValidation(RngModule.splitN(folds.Length, valKey)[k], valFraction, labels, rest).ToValueTuple();
                 parts.Add(($"fold {k + 1}", train, val, folds[k]));
             }
         }
         else if (p is GcnKd.Cli.Protocol.HoldOut h)
         {
             var (trainAll, test) = Splits.randomSplit(RngModule.create(h.seed), h.trainFraction, n).ToValueTuple();
-            var (train, val) = Splits.carveValidation(valKey, 0.1, labels, trainAll).ToValueTuple();
-            protocol = $"hold-out {100 * h.trainFraction:F0}/{100 - 100 * h.trainFraction:F0} (seed {h.seed}), 10% validation of the training part";
+            var (train, val) = Splits.carveValidation(valKey, valFraction, labels, trainAll).ToValueTuple();
+            protocol = $"hold-out {100 * h.trainFraction:F0}/{100 - 100 * h.trainFraction:F0} (seed {h.seed}), {valPct} validation of the training part";
             parts.Add(("split", train, val, test));
         }
         else throw new GcnKdUserError("unknown protocol");
