@@ -59,6 +59,18 @@ module Kd =
                                       (Shape.describe studentLogits.Shape) (if isNull targets then "null" else Shape.describe targets.Shape))
         Loss.bceWithLogits studentLogits targets * (1.0f - alpha) + sigmoid temperature teacherLogits studentLogits * alpha
 
+/// Argument checks shared by the feature-level losses.
+module internal FeaturePair =
+    let private describe (t: Tensor) = if isNull t then "null" else Shape.describe t.Shape
+
+    /// teacher [nodes; dt] and student [nodes; ds] over the same nodes (widths may differ).
+    let check (op: string) (teacher: Tensor) (student: Tensor) =
+        if isNull teacher || teacher.Rank <> 2 then
+            invalidArg "teacher" (sprintf "%s: teacher must be [nodes; features], got %s" op (describe teacher))
+        if isNull student || student.Rank <> 2 || student.Shape.[0] <> teacher.Shape.[0] then
+            invalidArg "student" (sprintf "%s: student must be [nodes; features] with the teacher's %d rows, got %s"
+                                      op teacher.Shape.[0] (describe student))
+
 /// FitNet's learned regressor (Romero et al. 2015, "hints"): a linear map from the student's hidden width to the
 /// teacher's, trained together with the student.
 type FitNetParams = { Regressor: Linear }
@@ -75,11 +87,7 @@ module FitNet =
     /// MSE(student W + b, teacher), mean over all elements, teacher detached; gradients reach the student features
     /// and the regressor.
     let loss (p: FitNetParams) (teacher: Tensor) (student: Tensor) : Tensor =
-        if isNull teacher || teacher.Rank <> 2 then
-            invalidArg "teacher" (sprintf "FitNet.loss: teacher must be [nodes; features], got %s" (if isNull teacher then "null" else Shape.describe teacher.Shape))
-        if isNull student || student.Rank <> 2 || student.Shape.[0] <> teacher.Shape.[0] then
-            invalidArg "student" (sprintf "FitNet.loss: student must be [nodes; features] with the teacher's %d rows, got %s"
-                                      teacher.Shape.[0] (if isNull student then "null" else Shape.describe student.Shape))
+        FeaturePair.check "FitNet.loss" teacher student
         let inW, outW = Linear.inFeatures p.Regressor, Linear.outFeatures p.Regressor
         if student.Shape.[1] <> inW then
             invalidArg "student" (sprintf "FitNet.loss: student has %d features but the regressor takes %d" student.Shape.[1] inW)
@@ -111,9 +119,5 @@ module AttentionTransfer =
 
     /// MSE(map p student, map p teacher) over nodes, teacher detached.
     let loss (p: float32) (teacher: Tensor) (student: Tensor) : Tensor =
-        if isNull teacher || teacher.Rank <> 2 then
-            invalidArg "teacher" (sprintf "AttentionTransfer.loss: teacher must be [nodes; features], got %s" (if isNull teacher then "null" else Shape.describe teacher.Shape))
-        if isNull student || student.Rank <> 2 || student.Shape.[0] <> teacher.Shape.[0] then
-            invalidArg "student" (sprintf "AttentionTransfer.loss: student must be [nodes; features] with the teacher's %d rows, got %s"
-                                      teacher.Shape.[0] (if isNull student then "null" else Shape.describe student.Shape))
+        FeaturePair.check "AttentionTransfer.loss" teacher student
         Loss.mse (map p student) (map p (teacher.Detach()))
