@@ -11,6 +11,8 @@ Case definitions (shared with src/Core.FSharp/Bench/BenchCases.fs; names are m x
   spmm_56944x256   CSR (N x N, N = 56944, 14 or 15 entries per row from a fixed formula) @ dense (N x 256).
   gcn_step_cora    one training step of a 2-layer GCN (1433 -> 16 -> 7) on a synthetic Cora-sized graph:
                    forward, cross-entropy on nodes 0..139, backward, Adam(lr 0.01, weight decay 5e-4).
+  lsp_rbf_cora_1024x136  LSP loss (RBF score) forward + backward on the synthetic Cora-sized graph A + I,
+                   teacher features 1024-d (no grad), student 136-d.
   epoch_gcn_cora   one training epoch (one full-batch step) of Kipf & Welling's GCN on the real Cora.
   epoch_gat_cora   one training epoch of GAT (8 heads x 8, 1 output head) on Cora.
   epoch_gin5_64_proteins  one epoch of GIN5_64 (GFKD's family) over all 1113 PROTEINS graphs, batches of 32.
@@ -32,6 +34,7 @@ import torch
 
 # torch 1.13 flags CSR tensors as beta on every construction
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+warnings.filterwarnings("ignore", message="scatter_reduce\\(\\) is in beta")
 
 THREADS = 2
 
@@ -75,9 +78,9 @@ def spmm_case():
     return lambda: a @ b
 
 
-def cora_graph(n=2708):
-    """Undirected edges {i, (i*7 + j*613 + 1) % n} for j in {1, 2} (no self-edges), deduplicated, plus self-loops,
-    normalised D^-1/2 (A + I) D^-1/2 (Kipf & Welling 2017, eq. 2)."""
+def cora_edges(n=2708):
+    """Undirected edges {i, (i*7 + j*613 + 1) % n} for j in {1, 2} (no self-edges), deduplicated, both directions,
+    plus self-loops: the (row, column) pairs of A + I sorted, as a [2, nnz] index tensor."""
     edges = set()
     for i in range(n):
         for j in (1, 2):
@@ -87,7 +90,12 @@ def cora_graph(n=2708):
                 edges.add((p, i))
     for i in range(n):
         edges.add((i, i))
-    idx = torch.tensor(sorted(edges), dtype=torch.int64).t()
+    return torch.tensor(sorted(edges), dtype=torch.int64).t()
+
+
+def cora_graph(n=2708):
+    """cora_edges normalised D^-1/2 (A + I) D^-1/2 (Kipf & Welling 2017, eq. 2)."""
+    idx = cora_edges(n)
     deg = torch.zeros(n).index_add_(0, idx[0], torch.ones(idx.shape[1]))
     dinv = deg.pow(-0.5)
     vals = dinv[idx[0]] * dinv[idx[1]]
@@ -120,6 +128,36 @@ def gcn_step_case():
     return step
 
 
+def lsp_case():
+    """LSP loss (Yang et al. 2020) with the RBF score, sigma 1, forward + backward on cora_edges (row = destination):
+    per edge score -||z_dst - z_src||^2 / 2, log-softmax over each destination's in-edges (scatter max + index_add,
+    PyG's softmax pattern), KL(teacher || student) summed per node, mean over nodes with an in-edge. Teacher
+    features [2708, 1024] under no_grad, student [2708, 136], standard normal / sqrt(width); gradient w.r.t. the student."""
+    n, dt, ds, sigma = 2708, 1024, 136, 1.0
+    idx = cora_edges(n)
+    dst, src = idx[0], idx[1]
+    g = torch.Generator().manual_seed(1234)
+    zt = torch.randn(n, dt, generator=g) / math.sqrt(dt)
+    zs = (torch.randn(n, ds, generator=g) / math.sqrt(ds)).requires_grad_()
+    has = torch.zeros(n, dtype=torch.int64).index_add_(0, dst, torch.ones_like(dst)) > 0
+
+    def log_local_structure(z):
+        s = -((z[dst] - z[src]) ** 2).sum(1) / (2 * sigma ** 2)
+        m = torch.full((n,), float("-inf")).scatter_reduce(0, dst, s.detach(), reduce="amax", include_self=True)
+        shifted = s - m[dst]
+        return shifted - torch.zeros(n).index_add_(0, dst, shifted.exp()).log()[dst]
+
+    def step():
+        with torch.no_grad():
+            lpt = log_local_structure(zt)
+        lps = log_local_structure(zs)
+        kl = torch.zeros(n).index_add(0, dst, lpt.exp() * (lpt - lps))
+        loss = kl[has].mean()
+        grad, = torch.autograd.grad(loss, zs)
+        return grad
+    return step
+
+
 def _epoch(name):
     def setup():
         import epoch_cases
@@ -135,6 +173,7 @@ CASES = {
     "gemm_1024x1024x1024": gemm_case(1024, 1024, 1024),
     "spmm_56944x256": spmm_case,
     "gcn_step_cora": gcn_step_case,
+    "lsp_rbf_cora_1024x136": lsp_case,
     "epoch_gcn_cora": _epoch("epoch_gcn_cora"),
     "epoch_gat_cora": _epoch("epoch_gat_cora"),
     "epoch_gin5_64_proteins": _epoch("epoch_gin5_64_proteins"),

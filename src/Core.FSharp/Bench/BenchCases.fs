@@ -97,6 +97,20 @@ module BenchCases =
                   p <- np
                   state <- ns }
 
+    /// The LSP loss (RBF, sigma 1) forward + backward on the Cora-sized graph A + I of `coraEdges` (unweighted):
+    /// teacher features [2708; 1024] (a constant, as a frozen teacher's) and student features [2708; 136], standard
+    /// normal scaled by 1/sqrt(width) so squared distances are O(1); the gradient w.r.t. the student.
+    let lspCora () =
+        { Name = "lsp_rbf_cora_1024x136"
+          Setup = fun () ->
+              let n = 2708
+              let rows, cols = coraEdges n
+              let a = Csr.ofCoo n n rows cols None
+              let kt, ks = Rng.split (Rng.create 1024136)
+              let zt = Tensor.randn kt [| n; 1024 |] * (1.0f / sqrt 1024.0f)
+              let zs = Tensor.randn ks [| n; 136 |] * (1.0f / sqrt 136.0f)
+              fun () -> Autodiff.grad (fun s -> LocalStructure.loss LspScore.defaultRbf a zt s) zs |> ignore }
+
     // ---- one training epoch on real data (the data comes from the host, loaded only when a case is set up) ----
 
     /// One full-batch epoch of a node model, as NodeTrainer does it: forward in training mode (dropout on, a fresh
@@ -178,4 +192,5 @@ module BenchCases =
           gemm 56944 50 256
           gemm 1024 1024 1024
           spmm ()
-          gcnStepCora () ]
+          gcnStepCora ()
+          lspCora () ]
