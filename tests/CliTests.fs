@@ -45,9 +45,13 @@ let ``train parses the protocol options and refuses contradictions`` () =
     | RunTrain t -> Assert.Equal(10, t.Seeds); Assert.Equal(KFold 10, t.Protocol)
     | other -> failwithf "unexpected %A" other
     match (Cli.parse [| "train"; "--dataset"; "MUTAG"; "--model"; "gin"; "--seeds"; "3"; "--val-fraction"; "0.2"; "--out"; "o" |]).Command with
-    | RunTrain t -> Assert.Equal(3, t.Seeds); Assert.Equal(Some 0.2, t.ValFraction)
+    | RunTrain t -> Assert.Equal(3, t.Seeds); Assert.Equal(Some 0.2, t.ValFraction); Assert.Equal(None, t.Dropout)
+    | other -> failwithf "unexpected %A" other
+    match (Cli.parse [| "train"; "--dataset"; "MUTAG"; "--model"; "gin"; "--dropout"; "0"; "--out"; "o" |]).Command with
+    | RunTrain t -> Assert.Equal(Some 0.0, t.Dropout)
     | other -> failwithf "unexpected %A" other
     Assert.Contains("--val-fraction must lie strictly between 0 and 0.5, got 0.6", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--val-fraction"; "0.6"; "--out"; "o" |])
+    Assert.Contains("--dropout must lie in [0, 1), got 1", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--dropout"; "1"; "--out"; "o" |])
     Assert.Contains("exclude each other", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--folds"; "5"; "--split"; "70/30"; "--out"; "o" |])
     Assert.Contains("--split must look like 70/30", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--split"; "70-30"; "--out"; "o" |])
     Assert.Contains("--folds must be at least 2", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--folds"; "1"; "--out"; "o" |])

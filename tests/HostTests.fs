@@ -32,7 +32,7 @@ let ``reproduce teachers --quick trains every row on the real data and writes bo
     Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp*", SearchOption.AllDirectories))
 
 let private trainOptions dataset model out =
-    { TrainOptions.Dataset = dataset; Model = model; Protocol = KFold 10; Seed = 0; Seeds = 1; Epochs = Some 1; Points = None; TrainSize = None; ValFraction = None
+    { TrainOptions.Dataset = dataset; Model = model; Protocol = KFold 10; Seed = 0; Seeds = 1; Epochs = Some 1; Points = None; TrainSize = None; ValFraction = None; Dropout = None
       Data = Some dataRoot.Value.Path; Out = out }
 
 [<Fact>]

@@ -31,6 +31,7 @@ type TrainArgs =
     | Points of count: int
     | Train_Size of count: int
     | Val_Fraction of fraction: float
+    | Dropout of p: float
     | Data of dir: string
     | [<Mandatory>] Out of dir: string
     interface IArgParserTemplate with
@@ -46,6 +47,7 @@ type TrainArgs =
             | Epochs _ -> "override the preset's number of epochs (a smoke run)."
             | Points _ -> "MNIST-points: points sampled per digit (default 128)."
             | Train_Size _ -> "MNIST-points: train on a stratified, seeded subset of this many training clouds (default: all 60000)."
+            | Dropout _ -> "graph classification: dropout on the logits (default 0.5; Xu et al. tune it in {0, 0.5})."
             | Val_Fraction _ -> "graph classification: the stratified fraction of each training part held out to select the epoch (default 0.1)."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "run directory for the checkpoint(s), resolved config and metrics."
@@ -93,6 +95,8 @@ type TrainOptions =
       TrainSize: int option
       /// Graph classification: the fraction of each training part held out for epoch selection (default 0.1).
       ValFraction: float option
+      /// Graph classification: dropout on the logits (default Registry.DefaultGraphDropout).
+      Dropout: float option
       Data: string option; Out: string }
 
 type ReproduceOptions = { Table: string; Quick: bool; Data: string option; Out: string }
@@ -146,6 +150,11 @@ let parse (argv: string[]) : Parsed =
                                |> Option.map (fun f ->
                                    if f > 0.0 && f < 0.5 then f
                                    else raise (InvalidValue(sprintf "--val-fraction must lie strictly between 0 and 0.5, got %g" f)))
+                           Dropout =
+                               t.TryGetResult Dropout
+                               |> Option.map (fun p ->
+                                   if p >= 0.0 && p < 1.0 then p
+                                   else raise (InvalidValue(sprintf "--dropout must lie in [0, 1), got %g" p)))
                            Data = t.TryGetResult TrainArgs.Data
                            Out = t.GetResult TrainArgs.Out }
             | Reproduce r ->

@@ -93,22 +93,28 @@ module Registry =
         outcome model cfg.Seed r.BestEpoch r.ValAccuracy r.TestAccuracy r.Params (Some r.State) r.Log config
 
     /// Train a graph classifier on one partition (train / validation / test indices) with the model's preset.
-    let trainGraph (model: string) (data: GraphDataset) (seed: int) (epochs: int option) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[])
-                   (onEpoch: EpochLog -> unit) : RunOutcome =
+    /// Dropout on the graph models' logits unless overridden (Xu et al. tune it in {0, 0.5}; GFKD's models use 0.5).
+    let DefaultGraphDropout = 0.5f
+
+    let trainGraph (model: string) (data: GraphDataset) (seed: int) (epochs: int option) (dropout: float32 option)
+                   (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit) : RunOutcome =
         let preset = graphPreset model
         let cfg = { preset with Seed = seed; Epochs = defaultArg epochs preset.Epochs }
+        let dropout = defaultArg dropout DefaultGraphDropout
+        if not (dropout >= 0.0f && dropout < 1.0f) then invalidArg "dropout" (sprintf "trainGraph: dropout must lie in [0, 1), got %g" dropout)
         let common = [ "epochs", string cfg.Epochs; "batch_size", string cfg.BatchSize; "lr", string cfg.Lr
-                       "schedule", sprintf "%A" cfg.Schedule; "seed", string seed; "selection", "lowest validation loss (ties: accuracy)" ]
+                       "schedule", sprintf "%A" cfg.Schedule; "dropout", string dropout; "seed", string seed
+                       "selection", "lowest validation loss (ties: accuracy)" ]
         match model with
         | "gin" ->
             let mc = { GinConfig.InFeatures = data.NumFeatures; Width = 64; NumLayers = 5; NumClasses = data.NumClasses; MlpLayers = 2
-                       Eps = FixedEps 0.0f; FinalDropout = 0.5f; Pooling = SumPool; Norm = NormSettings.torch }
+                       Eps = FixedEps 0.0f; FinalDropout = dropout; Pooling = SumPool; Norm = NormSettings.torch }
             graphRun model cfg data
                 { Init = Gin.init mc; InitState = (fun () -> Gin.initState mc)
                   Forward = fun p s ctx b x -> Gin.forward mc p s ctx b x } trainIdx valIdx testIdx onEpoch
                 (("layers", "5 (4 GIN + input)") :: ("width", "64") :: ("eps", "0 (GIN-0)") :: ("readout", "sum over every layer") :: common)
         | name when List.contains name graphModels ->
-            let mc = GfkdFamily.create name data.NumFeatures data.NumClasses
+            let mc = { GfkdFamily.create name data.NumFeatures data.NumClasses with FinalDropout = dropout }
             graphRun model cfg data
                 { Init = GfkdFamily.init mc; InitState = (fun () -> GfkdFamily.initState mc)
                   Forward = fun p s ctx b x -> GfkdFamily.forward mc p s ctx (GfkdFamily.prepareBatch mc b) x } trainIdx valIdx testIdx onEpoch

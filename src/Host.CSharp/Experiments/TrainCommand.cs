@@ -42,6 +42,8 @@ public static class TrainCommand
             throw new GcnKdUserError($"--points applies to point-cloud datasets ({string.Join(", ", DatasetCatalog.PointDatasets)}), not {dataset}");
         if (!isPoints && OptionModule.IsSome(o.TrainSize))
             throw new GcnKdUserError($"--train-size applies to point-cloud datasets ({string.Join(", ", DatasetCatalog.PointDatasets)}), not {dataset}");
+        if (OptionModule.IsSome(o.Dropout) && (isPoints || DatasetCatalog.IsInductiveDataset(dataset) || DatasetCatalog.IsNodeDataset(dataset)))
+            throw new GcnKdUserError($"--dropout applies to graph classification, not {dataset}, whose model presets fix their dropout");
         if (OptionModule.IsSome(o.ValFraction) && (isPoints || DatasetCatalog.IsInductiveDataset(dataset) || DatasetCatalog.IsNodeDataset(dataset)))
             throw new GcnKdUserError($"--val-fraction applies to graph classification (its datasets ship no validation split), not {dataset}, whose validation part is fixed");
 
@@ -97,6 +99,7 @@ public static class TrainCommand
             var data = DatasetCatalog.LoadGraph(root, dataset);
             var labels = data.Graphs.Select(g => g.Label).ToArray();
             double valFraction = OptionModule.IsSome(o.ValFraction) ? o.ValFraction.Value : DefaultValFraction;
+            var dropout = OptionModule.IsSome(o.Dropout) ? FSharpOption<float>.Some((float)o.Dropout.Value) : FSharpOption<float>.None;
             protocol = "";
             for (int s = o.Seed; s < o.Seed + o.Seeds && runs.Count < maxRuns; s++)
             {
@@ -104,7 +107,7 @@ public static class TrainCommand
                 foreach (var (part, train, val, test) in parts.Take(maxRuns - runs.Count))
                 {
                     string name = o.Seeds > 1 ? $"seed {s} {part}" : part;
-                    var r = Registry.trainGraph(o.Model, data, s, epochsOpt, train, val, test, Progress(progress, name, 25));
+                    var r = Registry.trainGraph(o.Model, data, s, epochsOpt, dropout, train, val, test, Progress(progress, name, 25));
                     progress.WriteLine($"  {name}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
                     dir.Sub(name.Replace(' ', '-')).WriteRun(r, Meta(dataset, protocol));
                     runs.Add(r);

@@ -1,0 +1,145 @@
+/// Distilling a trained teacher into a student node classifier (transductive, one graph): the student trains on
+/// its task loss plus one distillation term (Hinton KD, FitNet, attention transfer or LSP), is selected on
+/// validation accuracy like any node model, and only the selected student is scored on the test nodes. The teacher
+/// is frozen: its outputs are computed once, in inference mode, and enter every loss as constants.
+namespace GcnKd.Train
+
+open GcnKd
+
+/// The distillation term a student trains with.
+[<RequireQualifiedAccess>]
+type DistillMethod =
+    /// The student alone: its task loss only (the baseline every method must beat).
+    | StudentAlone
+    /// Hinton et al. 2015: (1 - alpha) CE on the labelled nodes + alpha T^2 KL(teacher || student) on every node.
+    | Kd of temperature: float32 * alpha: float32
+    /// Romero et al. 2015: a learned linear regressor from each paired student layer to the teacher's, MSE.
+    | FitNet
+    /// Zagoruyko & Komodakis 2017, per node: MSE between normalised mean |z|^p maps.
+    | AttentionTransfer of p: float32
+    /// Yang et al. 2020: KL between the teacher's and the student's local structure distributions.
+    | Lsp of LspScore
+
+[<RequireQualifiedAccess>]
+module DistillMethod =
+    /// Hinton KD's usual settings for node classification (T = 4, alpha = 0.5; torchdistill's defaults).
+    let defaultKd = DistillMethod.Kd(4.0f, 0.5f)
+
+    /// The command-line names, in table order.
+    let names = [ "none"; "kd"; "fitnet"; "at"; "lsp" ]
+
+    /// The method for a command-line name (`kernel` is LSP's score function name, ignored otherwise).
+    let ofName (name: string) (kernel: string) =
+        match (if isNull name then "" else name.Trim().ToLowerInvariant()) with
+        | "none" -> DistillMethod.StudentAlone
+        | "kd" -> defaultKd
+        | "fitnet" -> DistillMethod.FitNet
+        | "at" -> DistillMethod.AttentionTransfer AttentionTransfer.DefaultP
+        | "lsp" -> DistillMethod.Lsp(LspScore.ofName kernel)
+        | other -> invalidArg "name" (sprintf "unknown distillation method '%s'; expected one of %s" other (String.concat ", " names))
+
+    /// (method, kernel) as the result tables print them.
+    let describe (m: DistillMethod) =
+        match m with
+        | DistillMethod.StudentAlone -> "none", "-"
+        | DistillMethod.Kd(t, a) -> sprintf "kd(T=%g,alpha=%g)" t a, "-"
+        | DistillMethod.FitNet -> "fitnet", "-"
+        | DistillMethod.AttentionTransfer p -> sprintf "at(p=%g)" p, "-"
+        | DistillMethod.Lsp s -> "lsp", LspScore.describe s
+
+/// The trainable parameters of a distilled student: the student itself and, for FitNet, one regressor per layer
+/// pair (trained jointly, dropped after training).
+type DistilledParams<'P> = { Student: 'P; Regressors: FitNetParams list }
+
+type NodeDistillConfig =
+    { Train: NodeTrainConfig
+      Method: DistillMethod
+      /// Layer pairs, lambda and schedule of the FitNet / AT / LSP term (KD uses its own alpha).
+      Options: DistillOptions }
+
+/// A student's training run: the selected student and the mean distillation term per epoch (0 when off).
+type NodeDistillResult<'P> = { Result: NodeTrainResult<'P>; DistillLoss: float[] }
+
+[<RequireQualifiedAccess>]
+module DistillTrainer =
+    /// Widths of the teacher and student features each pair reads (FitNet's regressor shapes).
+    let pairWidths (options: DistillOptions) (teacher: ModelOutput) (student: ModelOutput) =
+        DistillOptions.select options teacher student |> List.map (fun (t, s) -> s.Shape.[1], t.Shape.[1])
+
+    /// The feature term averaged over the layer pairs: FitNet, AT or LSP on `graph` (LSP's neighbourhoods), or None
+    /// for the methods without one.
+    let featureTerm (m: DistillMethod) (options: DistillOptions) (graph: Csr) (regressors: FitNetParams list)
+                    (teacher: ModelOutput) (student: ModelOutput) : Tensor option =
+        let pairs = DistillOptions.select options teacher student
+        let mean (terms: Tensor list) = Some(List.reduce (+) terms * (1.0f / float32 terms.Length))
+        match m with
+        | DistillMethod.StudentAlone | DistillMethod.Kd _ -> None
+        | DistillMethod.FitNet ->
+            if regressors.Length <> pairs.Length then
+                invalidArg "regressors" (sprintf "DistillTrainer: FitNet needs one regressor per layer pair (%d), got %d" pairs.Length regressors.Length)
+            mean (List.map2 (fun r (t, s) -> FitNet.loss r t s) regressors pairs)
+        | DistillMethod.AttentionTransfer p -> mean (pairs |> List.map (fun (t, s) -> AttentionTransfer.loss p t s))
+        | DistillMethod.Lsp score -> mean (pairs |> List.map (fun (t, s) -> LocalStructure.loss score graph t s))
+
+    /// Train a student against a frozen teacher's outputs (`teacher`: logits and hidden features of every node,
+    /// computed once in inference mode). `graph` holds the neighbourhoods LSP compares (the data's edges).
+    let train (cfg: NodeDistillConfig) (spec: NodeSpec<'P>) (graph: Csr) (teacher: ModelOutput) (labels: int[])
+              (trainNodes: int[]) (valNodes: int[]) (testNodes: int[]) (onEpoch: EpochLog -> unit) : NodeDistillResult<'P> =
+        let tc = cfg.Train
+        if tc.Epochs < 1 then invalidArg "Epochs" "DistillTrainer: at least one epoch is needed"
+        DistillOptions.validate cfg.Options
+        if teacher.Logits.Shape.[0] <> labels.Length then
+            invalidArg "teacher" (sprintf "DistillTrainer: the teacher's logits cover %d nodes, the labels %d" teacher.Logits.Shape.[0] labels.Length)
+        let teacher = { Logits = teacher.Logits.Detach(); Hidden = teacher.Hidden |> List.map (fun h -> h.Detach()) }
+        let root = Rng.create tc.Seed
+        let initKey, rest = Rng.split root
+        let regKey, epochRoot = Rng.split rest
+        let epochKeys = Rng.splitN tc.Epochs epochRoot
+        let student0 = spec.Init initKey
+        let regressors =
+            match cfg.Method with
+            | DistillMethod.FitNet ->
+                let probe = spec.Forward student0 ForwardContext.Eval
+                let keys = Rng.splitN cfg.Options.Pairs.Length regKey
+                pairWidths cfg.Options teacher probe |> List.mapi (fun i (sw, tw) -> FitNet.init keys.[i] sw tw)
+            | _ -> []
+        let opt = Optim.adam tc.WeightDecay
+        let yTrain = trainNodes |> Array.map (fun i -> labels.[i])
+        let mutable p = { Student = student0; Regressors = regressors }
+        let mutable state = Optim.init opt p
+        let mutable sel = Selection.empty
+        let log = ResizeArray()
+        let distillLog = ResizeArray()
+        let mutable epoch = 0
+        while epoch < tc.Epochs && not (Selection.shouldStop tc.Patience sel) do
+            let w = DistillOptions.weight cfg.Options epoch
+            let loss, g, (trainLogits: Tensor, term: float) =
+                Autodiff.valueAndGradAux (fun (q: DistilledParams<'P>) ->
+                    let out = spec.Forward q.Student (ForwardContext.Train epochKeys.[epoch])
+                    let l = Sparse.gatherRows trainNodes out.Logits
+                    let ce = Loss.crossEntropy l yTrain
+                    match cfg.Method with
+                    | DistillMethod.Kd(t, alpha) ->
+                        let soft = Kd.soft t teacher.Logits out.Logits
+                        ce * (1.0f - alpha) + soft * alpha, (l, float soft.Item0)
+                    | m ->
+                        match (if w > 0.0f then featureTerm m cfg.Options graph q.Regressors teacher out else None) with
+                        | Some d -> ce + d * w, (l, float d.Item0)
+                        | None -> ce, (l, 0.0)) p
+            let np, ns = Optim.step opt tc.Lr state p g
+            p <- np
+            state <- ns
+            let _, valAcc as v = NodeTrainer.evaluate (spec.Forward p.Student ForwardContext.Eval).Logits labels valNodes
+            let entry =
+                { Epoch = epoch; Lr = float tc.Lr; TrainLoss = float loss; TrainMetric = Loss.accuracy trainLogits yTrain
+                  ValLoss = fst v; ValMetric = valAcc }
+            log.Add entry
+            distillLog.Add term
+            onEpoch entry
+            let current = p.Student
+            sel <- Selection.offer entry (fun () -> current) sel
+            epoch <- epoch + 1
+        let best = sel.Best.Value
+        let _, testAcc = NodeTrainer.evaluate (spec.Forward best ForwardContext.Eval).Logits labels testNodes
+        { Result = { Params = best; BestEpoch = sel.BestEpoch; ValAccuracy = sel.BestMetric; TestAccuracy = testAcc; Log = log.ToArray() }
+          DistillLoss = distillLog.ToArray() }
