@@ -1,0 +1,103 @@
+/// The node distillation trainer: a zero-weight distillation term leaves training exactly as the student alone
+/// (KD with alpha 0, any feature term with lambda 0), the schedule switches the term off, FitNet learns one
+/// regressor per pair, and a KD student does learn from its teacher's soft labels on unlabelled nodes.
+[<Xunit.Collection("threads")>]
+module GcnKd.Tests.DistillTrainerTests
+
+open Xunit
+open GcnKd
+open GcnKd.Train
+
+/// Two 30-node communities (dense inside, a few edges across), features = a noisy community indicator in 8
+/// dimensions; 6 labelled nodes, 20 for validation, the rest for test.
+let private toy =
+    lazy
+        let n, rng = 60, System.Random(7)
+        let label i = if i < 30 then 0 else 1
+        let edges =
+            [| for i in 0 .. n - 1 do
+                 for j in i + 1 .. n - 1 do
+                     let p = if label i = label j then 0.15 else 0.01
+                     if rng.NextDouble() < p then yield i, j
+                                                  yield j, i |]
+        let adj = Csr.ofCoo n n (Array.map fst edges) (Array.map snd edges) None
+        let x = Array.init (n * 8) (fun k -> let i, d = k / 8, k % 8 in float32 (rng.NextDouble() - 0.5) + (if d = label i then 0.6f else 0.0f))
+        let labels = Array.init n label
+        let perm = Array.init n id |> Array.sortBy (fun _ -> rng.Next())
+        adj, Tensor.ofArray [| n; 8 |] x, labels, perm.[0..5], perm.[6..25], perm.[26..]
+
+let private gcn (f: int) = { GcnConfig.InFeatures = f; Hidden = [ 16 ]; OutFeatures = 2; Dropout = 0.5f; Bias = true }
+let private studentCfg (f: int) = { GcnConfig.InFeatures = f; Hidden = [ 4 ]; OutFeatures = 2; Dropout = 0.5f; Bias = true }
+
+/// A teacher GCN trained on every node's label (so it knows more than the student's 6 labels), in eval mode.
+let private teacher =
+    lazy
+        let adj, x, labels, _, valNodes, _ = toy.Value
+        let a = Gcn.prepare adj
+        let cfg = { Epochs = 100; Lr = 0.01f; WeightDecay = 5e-4f; Patience = 0; Seed = 3 }
+        let all = Array.init labels.Length id
+        let r = NodeTrainer.train cfg { Init = Gcn.init (gcn 8); Forward = fun p ctx -> Gcn.forward (gcn 8) p ctx a x } labels all valNodes valNodes ignore
+        Gcn.forward (gcn 8) r.Params ForwardContext.Eval a x
+
+let private run (m: DistillMethod) (options: DistillOptions) =
+    let adj, x, labels, train, valNodes, test = toy.Value
+    let a = Gcn.prepare adj
+    let cfg = { Train = { Epochs = 40; Lr = 0.01f; WeightDecay = 5e-4f; Patience = 0; Seed = 11 }; Method = m; Options = options }
+    let spec = { NodeSpec.Init = Gcn.init (studentCfg 8); Forward = fun p ctx -> Gcn.forward (studentCfg 8) p ctx a x }
+    DistillTrainer.train cfg spec adj teacher.Value labels train valNodes test ignore
+
+let private lastPair lambda schedule = { Pairs = [ { TeacherLayer = -1; StudentLayer = -1 } ]; Lambda = lambda; Schedule = schedule }
+
+let private sameRun (a: NodeDistillResult<GcnParams>) (b: NodeDistillResult<GcnParams>) =
+    Assert.Equal(a.Result.BestEpoch, b.Result.BestEpoch)
+    Assert.Equal(a.Result.TestAccuracy, b.Result.TestAccuracy)
+    Assert.Equal<float[]>(a.Result.Log |> Array.map (fun l -> l.TrainLoss), b.Result.Log |> Array.map (fun l -> l.TrainLoss))
+    for (_, p), (_, q) in Array.zip (Tree.leaves a.Result.Params) (Tree.leaves b.Result.Params) do
+        Assert.Equal<float32[]>(p.Data, q.Data)
+
+[<Fact>]
+let ``a distillation term of weight zero trains exactly as the student alone`` () =
+    let alone = run DistillMethod.StudentAlone (lastPair 1.0f DistillSchedule.Always)
+    Assert.All(alone.DistillLoss, fun d -> Assert.Equal(0.0, d))
+    sameRun alone (run (DistillMethod.Kd(4.0f, 0.0f)) (lastPair 1.0f DistillSchedule.Always))
+    for m in [ DistillMethod.Lsp LspScore.defaultRbf; DistillMethod.AttentionTransfer 2.0f ] do
+        sameRun alone (run m (lastPair 0.0f DistillSchedule.Always))
+    // a positive weight changes the run
+    let lsp = run (DistillMethod.Lsp LspScore.defaultRbf) (lastPair 10.0f DistillSchedule.Always)
+    Assert.True(lsp.DistillLoss.[0] > 0.0)
+    Assert.NotEqual<float[]>(alone.Result.Log |> Array.map (fun l -> l.TrainLoss), lsp.Result.Log |> Array.map (fun l -> l.TrainLoss))
+
+[<Fact>]
+let ``the schedule switches the term off after K epochs, and FitNet learns one regressor per pair`` () =
+    let r = run (DistillMethod.Lsp LspScore.defaultRbf) (lastPair 1.0f (DistillSchedule.FirstEpochs 5))
+    Assert.All(r.DistillLoss.[0..4], fun d -> Assert.True(d > 0.0))
+    Assert.All(r.DistillLoss.[5..], fun d -> Assert.Equal(0.0, d))
+    let f = run DistillMethod.FitNet (lastPair 1.0f DistillSchedule.Always)
+    Assert.True(f.DistillLoss.[0] > 0.0)
+    // the FitNet term falls as the regressor and the student fit the teacher's features
+    Assert.True(f.DistillLoss.[f.DistillLoss.Length - 1] < f.DistillLoss.[0], sprintf "FitNet term %A" f.DistillLoss)
+
+[<Fact>]
+let ``a KD student learns the teacher's labels of the unlabelled nodes`` () =
+    let adj, x, labels, _, _, test = toy.Value
+    // agreement with the teacher's predictions on the test nodes, student alone vs KD (T = 1, alpha = 0.9)
+    let agree (r: NodeDistillResult<GcnParams>) =
+        let s = Gcn.forward (studentCfg 8) r.Result.Params ForwardContext.Eval (Gcn.prepare adj) x
+        let st, tt = Sparse.gatherRows test s.Logits, Sparse.gatherRows test teacher.Value.Logits
+        let c = tt.Shape.[1]
+        let argmax r = [| 0 .. c - 1 |] |> Array.maxBy (fun j -> tt.Data.[r * c + j])
+        Loss.accuracy st (Array.init test.Length argmax)
+    let alone = run DistillMethod.StudentAlone (lastPair 1.0f DistillSchedule.Always)
+    let kd = run (DistillMethod.Kd(1.0f, 0.9f)) (lastPair 1.0f DistillSchedule.Always)
+    Assert.True(agree kd >= agree alone, sprintf "KD agrees with the teacher on %.3f of test nodes, the student alone on %.3f" (agree kd) (agree alone))
+    Assert.True(kd.DistillLoss.[kd.DistillLoss.Length - 1] < kd.DistillLoss.[0])
+    ignore labels
+
+[<Fact>]
+let ``method names parse, and unknown ones are named`` () =
+    Assert.Equal(DistillMethod.StudentAlone, DistillMethod.ofName "none" "rbf")
+    Assert.Equal(DistillMethod.Lsp(LspScore.L1Exp 100.0f), DistillMethod.ofName "LSP" "l1exp")
+    Assert.Equal(("lsp", "rbf(sigma=1)"), DistillMethod.describe (DistillMethod.ofName "lsp" "rbf"))
+    let e = Assert.Throws<System.ArgumentException>(fun () -> DistillMethod.ofName "hint" "rbf" |> ignore)
+    Assert.Contains("unknown distillation method 'hint'", e.Message)
+    Assert.Contains("none, kd, fitnet, at, lsp", e.Message)
