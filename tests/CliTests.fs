@@ -52,6 +52,14 @@ let ``train parses the protocol options and refuses contradictions`` () =
     | other -> failwithf "unexpected %A" other
     Assert.Contains("--val-fraction must lie strictly between 0 and 0.5, got 0.6", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--val-fraction"; "0.6"; "--out"; "o" |])
     Assert.Contains("--dropout must lie in [0, 1), got 1", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--dropout"; "1"; "--out"; "o" |])
+    match (Cli.parse [| "distill"; "--dataset"; "Cora"; "--method"; "LSP"; "--kernel"; "l1exp"; "--lambda"; "10"; "--distill-epochs"; "30"; "--out"; "o" |]).Command with
+    | RunDistill d ->
+        Assert.Equal("lsp", d.Method); Assert.Equal("l1exp", d.Kernel); Assert.Equal(10.0f, d.Lambda); Assert.Equal(Some 30, d.DistillEpochs)
+        Assert.Equal(1, d.Seeds); Assert.Equal(None, d.Teacher)
+    | other -> failwithf "unexpected %A" other
+    Assert.Contains("--method must be one of none, kd, fitnet, at, lsp; got 'hint'", usageError [| "distill"; "--dataset"; "Cora"; "--method"; "hint"; "--out"; "o" |])
+    Assert.Contains("--kernel must be one of rbf, linear, poly, sqdist, l1exp; got 'cos'", usageError [| "distill"; "--dataset"; "Cora"; "--method"; "lsp"; "--kernel"; "cos"; "--out"; "o" |])
+    Assert.Contains("--lambda must be a finite number >= 0, got -1", usageError [| "distill"; "--dataset"; "Cora"; "--method"; "lsp"; "--lambda"; "-1"; "--out"; "o" |])
     Assert.Contains("exclude each other", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--folds"; "5"; "--split"; "70/30"; "--out"; "o" |])
     Assert.Contains("--split must look like 70/30", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--split"; "70-30"; "--out"; "o" |])
     Assert.Contains("--folds must be at least 2", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--folds"; "1"; "--out"; "o" |])

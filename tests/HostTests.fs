@@ -49,3 +49,37 @@ let ``a missing data root names the dataset folder and the files expected`` () =
     let o = { trainOptions "Cora" "gcn" (Path.Combine(dir.Path, "out")) with Data = Some (Path.Combine(dir.Path, "nowhere")) }
     userError [ "Cora"; "ind.cora.x" ] (fun () -> TrainCommand.Execute(o, TextWriter.Null))
     Assert.False(Directory.Exists(Path.Combine(dir.Path, "out")))
+
+[<Fact>]
+let ``reproduce lsp --quick runs every method on both datasets, reusing one teacher per dataset`` () =
+    use dir = new TempDir()
+    let opts = { ReproduceOptions.Table = "lsp"; Quick = true; Data = Some dataRoot.Value.Path; Out = dir.Path }
+    let rows = ReproduceLsp.Execute(opts, TextWriter.Null)
+    Assert.Equal(ReproduceLsp.Datasets.Length * ReproduceLsp.Methods.Length, rows.Count)
+    for r in rows do
+        Assert.Equal(1, r.N)
+        Assert.True(r.TeacherParams > 10 * r.StudentParams, sprintf "teacher %d vs student %d parameters" r.TeacherParams r.StudentParams)
+        Assert.InRange(r.Mean, 0.0, 100.0)
+    // the teacher is trained once per dataset (by the student-alone row), every other row loads it
+    for ds in ReproduceLsp.Datasets do
+        let lspDir = Path.Combine(dir.Path, "runs-quick", ds + "-lsp")
+        Assert.True(File.Exists(Path.Combine(lspDir, "none", "teacher", "model.safetensors")))
+        Assert.False(Directory.Exists(Path.Combine(lspDir, "kd", "teacher")))
+        let csv = File.ReadAllLines(Path.Combine(lspDir, "lsp-rbf", "seed-0", "distill.csv"))
+        Assert.Equal("epoch,distill_loss", csv.[0])
+        Assert.True(float (csv.[1].Split(',').[1]) > 0.0, "the LSP term is positive at the first epoch")
+    let teachers = rows |> Seq.groupBy (fun r -> r.Dataset) |> Seq.map (fun (_, rs) -> rs |> Seq.map (fun r -> r.TeacherMetric) |> Seq.distinct |> Seq.length)
+    Assert.All(teachers, fun n -> Assert.Equal(1, n))
+    use json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "lsp-quick.json")))
+    Assert.Equal(rows.Count, json.RootElement.GetProperty("rows").GetArrayLength())
+
+[<Fact>]
+let ``distill refuses datasets it cannot run and teacher checkpoints that do not fit`` () =
+    use dir = new TempDir()
+    let opts dataset teacher =
+        { DistillCliOptions.Dataset = dataset; Method = "lsp"; Kernel = "rbf"; Lambda = 1.0f; DistillEpochs = None; Seed = 0; Seeds = 1
+          Epochs = Some 1; Teacher = teacher; Data = Some dataRoot.Value.Path; Out = dir.Path }
+    userError [ "distill runs on the Planetoid node datasets"; "MUTAG" ] (fun () -> DistillCommand.Execute(opts "MUTAG" None, TextWriter.Null))
+    let bogus = Path.Combine(dir.Path, "bogus.safetensors")
+    File.WriteAllText(bogus, "not a checkpoint")
+    userError [ bogus; "safetensors" ] (fun () -> DistillCommand.Execute(opts "Cora" (Some bogus), TextWriter.Null))

@@ -52,6 +52,33 @@ type TrainArgs =
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "run directory for the checkpoint(s), resolved config and metrics."
 
+type DistillArgs =
+    | [<Mandatory>] Dataset of name: string
+    | [<Mandatory>] Method of name: string
+    | Kernel of name: string
+    | Lambda of weight: float
+    | Distill_Epochs of count: int
+    | Seed of seed: int
+    | Seeds of count: int
+    | Epochs of count: int
+    | Teacher of checkpoint: string
+    | Data of dir: string
+    | [<Mandatory>] Out of dir: string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Dataset _ -> "dataset: Cora, CiteSeer or PubMed (transductive node classification)."
+            | Method _ -> "none (the student alone), kd (Hinton, T 4, alpha 0.5), fitnet, at (attention transfer) or lsp."
+            | Kernel _ -> "LSP's score function: rbf (default, sigma 1), linear, poly (c 0, d 2), sqdist or l1exp (the released code's, tau 100)."
+            | Lambda _ -> "weight of the FitNet / AT / LSP term (default 1, the LSP code's --loss-weight)."
+            | Distill_Epochs _ -> "apply the FitNet / AT / LSP term for the first K epochs only (the LSP code's --tofull 30); default: every epoch."
+            | Seed _ -> "first student seed (default 0); the teacher is trained with seed 0."
+            | Seeds _ -> "students over this many seeds (seed, seed+1, ...); default 1."
+            | Epochs _ -> "override the epochs of the teacher and the students (a smoke run)."
+            | Teacher _ -> "reuse a teacher checkpoint (model.safetensors of a previous distill run's teacher/) instead of training one."
+            | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
+            | Out _ -> "run directory: teacher/ and one directory per student seed."
+
 type ReproduceArgs =
     | [<MainCommand; Mandatory>] Table of name: string
     | Quick
@@ -60,7 +87,7 @@ type ReproduceArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Table _ -> "which table: teachers."
+            | Table _ -> "which table: teachers or lsp."
             | Quick -> "a smoke version: few epochs, one fold or seed (what CI runs)."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "where the table goes (default experiments/results)."
@@ -70,6 +97,7 @@ type GcnKdArgs =
     | [<AltCommandLine("-t"); Inherit>] Threads of count: int
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
+    | [<CliPrefix(CliPrefix.None)>] Distill of ParseResults<DistillArgs>
     | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
     interface IArgParserTemplate with
         member a.Usage =
@@ -77,6 +105,7 @@ type GcnKdArgs =
             | Threads _ -> "kernel threads (default: all cores). Results do not depend on it."
             | Bench _ -> "time GcnKd's kernels and a GCN training step (compare with experiments/bench/torch_reference.py)."
             | Train _ -> "train a model on a dataset under its standard protocol; writes checkpoints and metrics."
+            | Distill _ -> "distil a trained teacher into a small student (student alone, KD, FitNet, AT or LSP)."
             | Reproduce _ -> "rerun a results table (experiments/results/NAME.md and .json)."
 
 type BenchOptions = { Json: string option; Cases: string list; Runs: int; List: bool; Data: string option }
@@ -99,11 +128,16 @@ type TrainOptions =
       Dropout: float option
       Data: string option; Out: string }
 
+type DistillCliOptions =
+    { Dataset: string; Method: string; Kernel: string; Lambda: float32; DistillEpochs: int option
+      Seed: int; Seeds: int; Epochs: int option; Teacher: string option; Data: string option; Out: string }
+
 type ReproduceOptions = { Table: string; Quick: bool; Data: string option; Out: string }
 
 type Command =
     | RunBench of BenchOptions
     | RunTrain of TrainOptions
+    | RunDistill of DistillCliOptions
     | RunReproduce of ReproduceOptions
     /// --help or a usage error: the text to print and whether it is an error.
     | Usage of text: string * isError: bool
@@ -140,9 +174,9 @@ let parse (argv: string[]) : Parsed =
                 match protocol with
                 | KFold k when k < 2 -> raise (InvalidValue(sprintf "--folds must be at least 2, got %d" k))
                 | _ -> ()
-                RunTrain { Dataset = t.GetResult Dataset; Model = t.GetResult Model; Protocol = protocol
-                           Seed = t.GetResult(Seed, defaultValue = 0); Seeds = t.GetResult(Seeds, defaultValue = 1) |> positive "--seeds"
-                           Epochs = t.TryGetResult Epochs |> Option.map (positive "--epochs")
+                RunTrain { Dataset = t.GetResult TrainArgs.Dataset; Model = t.GetResult Model; Protocol = protocol
+                           Seed = t.GetResult(TrainArgs.Seed, defaultValue = 0); Seeds = t.GetResult(TrainArgs.Seeds, defaultValue = 1) |> positive "--seeds"
+                           Epochs = t.TryGetResult TrainArgs.Epochs |> Option.map (positive "--epochs")
                            Points = t.TryGetResult Points |> Option.map (positive "--points")
                            TrainSize = t.TryGetResult Train_Size |> Option.map (positive "--train-size")
                            ValFraction =
@@ -157,9 +191,26 @@ let parse (argv: string[]) : Parsed =
                                    else raise (InvalidValue(sprintf "--dropout must lie in [0, 1), got %g" p)))
                            Data = t.TryGetResult TrainArgs.Data
                            Out = t.GetResult TrainArgs.Out }
+            | Distill d ->
+                let m = d.GetResult Method
+                if not (List.contains (m.ToLowerInvariant()) [ "none"; "kd"; "fitnet"; "at"; "lsp" ]) then
+                    raise (InvalidValue(sprintf "--method must be one of none, kd, fitnet, at, lsp; got '%s'" m))
+                let kernel = d.GetResult(Kernel, defaultValue = "rbf")
+                if not (List.contains (kernel.ToLowerInvariant()) [ "rbf"; "linear"; "poly"; "sqdist"; "l1exp" ]) then
+                    raise (InvalidValue(sprintf "--kernel must be one of rbf, linear, poly, sqdist, l1exp; got '%s'" kernel))
+                let lambda = d.GetResult(Lambda, defaultValue = 1.0)
+                if not (lambda >= 0.0) || System.Double.IsInfinity lambda then
+                    raise (InvalidValue(sprintf "--lambda must be a finite number >= 0, got %g" lambda))
+                RunDistill { Dataset = d.GetResult DistillArgs.Dataset; Method = m.ToLowerInvariant(); Kernel = kernel.ToLowerInvariant()
+                             Lambda = float32 lambda
+                             DistillEpochs = d.TryGetResult Distill_Epochs |> Option.map (positive "--distill-epochs")
+                             Seed = d.GetResult(DistillArgs.Seed, defaultValue = 0)
+                             Seeds = d.GetResult(DistillArgs.Seeds, defaultValue = 1) |> positive "--seeds"
+                             Epochs = d.TryGetResult DistillArgs.Epochs |> Option.map (positive "--epochs")
+                             Teacher = d.TryGetResult Teacher; Data = d.TryGetResult DistillArgs.Data; Out = d.GetResult DistillArgs.Out }
             | Reproduce r ->
                 let table = r.GetResult Table
-                if table <> "teachers" then raise (InvalidValue(sprintf "reproduce: unknown table '%s' (known: teachers)" table))
+                if table <> "teachers" && table <> "lsp" then raise (InvalidValue(sprintf "reproduce: unknown table '%s' (known: teachers, lsp)" table))
                 RunReproduce { Table = table; Quick = r.Contains Quick; Data = r.TryGetResult ReproduceArgs.Data
                                Out = r.GetResult(ReproduceArgs.Out, defaultValue = "experiments/results") }
             | Threads _ -> Usage(parser.PrintUsage(), true)

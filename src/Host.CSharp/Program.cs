@@ -26,6 +26,9 @@ public static class Program
                 case GcnKd.Cli.Command.RunTrain train:
                     Console.WriteLine(DeviceReport.Line());
                     return TrainCommand.Run(train.Item);
+                case GcnKd.Cli.Command.RunDistill distill:
+                    Console.WriteLine(DeviceReport.Line());
+                    return DistillCommand.Run(distill.Item);
                 case GcnKd.Cli.Command.RunReproduce reproduce:
                     Console.WriteLine(DeviceReport.Line());
                     return ReproduceCommand.Run(reproduce.Item);

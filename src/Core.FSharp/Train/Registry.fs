@@ -46,7 +46,8 @@ module Registry =
     let graphPreset (_: string) : GraphTrainConfig =
         { Epochs = 350; BatchSize = 32; EvalBatchSize = 256; Lr = 0.01f; WeightDecay = 0.0f; Schedule = Step(50, 0.5f); Patience = 0; SelectBy = ValidationLoss; Seed = 0 }
 
-    let private outcomeOf metric model seed (best: int) (va: float) (te: float) (p: 'P) (state: 'S option) log config =
+    /// A run's outcome: its named parameters (and state, prefixed "state."), metrics, log and resolved config.
+    let outcomeOf metric model seed (best: int) (va: float) (te: float) (p: 'P) (state: 'S option) log config =
         let named = Tree.leaves p
         let stateNamed = match state with Some s -> Tree.leaves s |> Array.map (fun (n, t) -> "state." + n, t) | None -> [||]
         { Model = model; Seed = seed; BestEpoch = best; Metric = metric; ValAccuracy = va; TestAccuracy = te

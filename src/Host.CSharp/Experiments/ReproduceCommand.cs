@@ -54,6 +54,13 @@ public static class ReproduceCommand
 
     public static int Run(GcnKd.Cli.ReproduceOptions o)
     {
+        if (o.Table == "lsp")
+        {
+            var lsp = ReproduceLsp.Execute(o, Console.Out);
+            string lspStem = o.Quick ? "lsp-quick" : "lsp";
+            Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), lspStem + ".md")} and {lspStem}.json ({lsp.Count} rows)");
+            return 0;
+        }
         var rows = Execute(o, Console.Out);
         string stem = o.Quick ? "teachers-quick" : "teachers";
         Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), stem + ".md")} and {stem}.json ({rows.Count} rows)");

@@ -219,7 +219,7 @@ public static class TrainCommand
 
     /// <summary>A line every <paramref name="every"/> epochs (and the first), plain text so logs stay readable,
     /// with the wall-clock seconds per epoch since the previous line.</summary>
-    static FSharpFunc<EpochLog, Unit> Progress(TextWriter w, string label, int every)
+    internal static FSharpFunc<EpochLog, Unit> Progress(TextWriter w, string label, int every)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int last = -1;

@@ -1,0 +1,97 @@
+/// The distillation tables (LSP and its baselines): per dataset, one row per method with the student's metric over
+/// seeds, both models' sizes, and the method's gain over the student trained alone, rendered as Markdown and JSON.
+namespace GcnKd.Report
+
+open System
+open System.Globalization
+open System.Text.Json
+
+type DistillRow =
+    { Dataset: string
+      Teacher: string
+      Student: string
+      /// "none" for the student alone, then "kd(...)", "fitnet", "at(...)", "lsp".
+      Method: string
+      /// LSP's score function, "-" for the other methods.
+      Kernel: string
+      Metric: string
+      Mean: float
+      Std: float
+      N: int
+      TeacherParams: int
+      StudentParams: int
+      /// The teacher's own test metric on this dataset.
+      TeacherMetric: float
+      /// A published number to read next to ours (the paper's PPI table), when there is one.
+      Published: float option
+      Command: string }
+
+[<RequireQualifiedAccess>]
+module DistillTable =
+    let private inv (f: float) = if Double.IsNaN f then "" else f.ToString("0.00", CultureInfo.InvariantCulture)
+
+    /// The student-alone row of a dataset, if the table has one.
+    let baseline (rows: DistillRow list) (dataset: string) =
+        rows |> List.tryFind (fun r -> r.Dataset = dataset && r.Method = "none")
+
+    /// The gain over the student alone and whether it exceeds one standard deviation of both runs (the larger).
+    let gain (rows: DistillRow list) (r: DistillRow) : (float * bool) option =
+        match baseline rows r.Dataset with
+        | Some b when r.Method <> "none" ->
+            let d = r.Mean - b.Mean
+            Some(d, d > max r.Std b.Std)
+        | _ -> None
+
+    let private gainText rows r =
+        match gain rows r with
+        | Some(d, true) -> sprintf "**%s%s** (> 1 std)" (if d >= 0.0 then "+" else "") (inv d)
+        | Some(d, false) -> sprintf "%s%s (within 1 std)" (if d >= 0.0 then "+" else "") (inv d)
+        | None -> ""
+
+    let markdown (title: string) (preamble: string) (rows: DistillRow list) =
+        let sb = Text.StringBuilder()
+        let line (s: string) = sb.Append(s).Append('\n') |> ignore
+        line ("# " + title)
+        line ""
+        line preamble
+        line ""
+        line "| dataset | teacher (params, metric) | student (params) | method | kernel | metric | mean | std | n | vs student alone | published | command |"
+        line "|---|---|---|---|---|---|---:|---:|---:|---|---:|---|"
+        for r in rows do
+            line (sprintf "| %s | %s (%d, %s) | %s (%d) | %s | %s | %s | %s | %s | %d | %s | %s | `%s` |" r.Dataset r.Teacher r.TeacherParams
+                      (inv r.TeacherMetric) r.Student r.StudentParams r.Method r.Kernel r.Metric (inv r.Mean) (inv r.Std) r.N
+                      (gainText rows r) (r.Published |> Option.map inv |> Option.defaultValue "") r.Command)
+        sb.ToString()
+
+    let json (title: string) (rows: DistillRow list) =
+        use ms = new IO.MemoryStream()
+        (
+            use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true))
+            let num (name: string) (v: float) = if Double.IsNaN v then w.WriteNull name else w.WriteNumber(name, Math.Round(v, 4))
+            w.WriteStartObject()
+            w.WriteString("table", title)
+            w.WriteStartArray "rows"
+            for r in rows do
+                w.WriteStartObject()
+                w.WriteString("dataset", r.Dataset)
+                w.WriteString("teacher", r.Teacher)
+                w.WriteString("student", r.Student)
+                w.WriteString("method", r.Method)
+                w.WriteString("kernel", r.Kernel)
+                w.WriteString("metric", r.Metric)
+                num "mean" r.Mean
+                num "std" r.Std
+                w.WriteNumber("n", r.N)
+                w.WriteNumber("teacher_params", r.TeacherParams)
+                w.WriteNumber("student_params", r.StudentParams)
+                num "teacher_metric" r.TeacherMetric
+                match gain rows r with
+                | Some(d, beyond) -> num "gain_over_student_alone" d; w.WriteBoolean("gain_beyond_one_std", beyond)
+                | None -> w.WriteNull "gain_over_student_alone"; w.WriteNull "gain_beyond_one_std"
+                match r.Published with Some p -> w.WriteNumber("published", p) | None -> w.WriteNull "published"
+                w.WriteString("command", r.Command)
+                w.WriteEndObject()
+            w.WriteEndArray()
+            w.WriteEndObject()
+        )
+        Text.Encoding.UTF8.GetString(ms.ToArray())
