@@ -4,7 +4,6 @@ namespace GcnKd.Report
 
 open System
 open System.Globalization
-open System.Text.Json
 
 type DistillRow =
     { Dataset: string
@@ -63,35 +62,23 @@ module DistillTable =
                       (gainText rows r) (r.Published |> Option.map inv |> Option.defaultValue "") r.Command)
         sb.ToString()
 
+    /// The same rows as JSON, with the gain over the student alone.
     let json (title: string) (rows: DistillRow list) =
-        use ms = new IO.MemoryStream()
-        (
-            use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true))
-            let num (name: string) (v: float) = if Double.IsNaN v then w.WriteNull name else w.WriteNumber(name, Math.Round(v, 4))
-            w.WriteStartObject()
-            w.WriteString("table", title)
-            w.WriteStartArray "rows"
-            for r in rows do
-                w.WriteStartObject()
-                w.WriteString("dataset", r.Dataset)
-                w.WriteString("teacher", r.Teacher)
-                w.WriteString("student", r.Student)
-                w.WriteString("method", r.Method)
-                w.WriteString("kernel", r.Kernel)
-                w.WriteString("metric", r.Metric)
-                num "mean" r.Mean
-                num "std" r.Std
-                w.WriteNumber("n", r.N)
-                w.WriteNumber("teacher_params", r.TeacherParams)
-                w.WriteNumber("student_params", r.StudentParams)
-                num "teacher_metric" r.TeacherMetric
-                match gain rows r with
-                | Some(d, beyond) -> num "gain_over_student_alone" d; w.WriteBoolean("gain_beyond_one_std", beyond)
-                | None -> w.WriteNull "gain_over_student_alone"; w.WriteNull "gain_beyond_one_std"
-                match r.Published with Some p -> w.WriteNumber("published", p) | None -> w.WriteNull "published"
-                w.WriteString("command", r.Command)
-                w.WriteEndObject()
-            w.WriteEndArray()
-            w.WriteEndObject()
-        )
-        Text.Encoding.UTF8.GetString(ms.ToArray())
+        JsonTable.render title rows (fun w r ->
+            w.WriteString("dataset", r.Dataset)
+            w.WriteString("teacher", r.Teacher)
+            w.WriteString("student", r.Student)
+            w.WriteString("method", r.Method)
+            w.WriteString("kernel", r.Kernel)
+            w.WriteString("metric", r.Metric)
+            JsonTable.number w "mean" r.Mean
+            JsonTable.number w "std" r.Std
+            w.WriteNumber("n", r.N)
+            w.WriteNumber("teacher_params", r.TeacherParams)
+            w.WriteNumber("student_params", r.StudentParams)
+            JsonTable.number w "teacher_metric" r.TeacherMetric
+            match gain rows r with
+            | Some(d, beyond) -> JsonTable.number w "gain_over_student_alone" d; w.WriteBoolean("gain_beyond_one_std", beyond)
+            | None -> w.WriteNull "gain_over_student_alone"; w.WriteNull "gain_beyond_one_std"
+            JsonTable.optional w "published" r.Published
+            w.WriteString("command", r.Command))

@@ -3,7 +3,6 @@ namespace GcnKd.Report
 
 open System
 open System.Globalization
-open System.Text.Json
 
 /// One row: a metric's mean and standard deviation over n runs (seeds or folds), next to the published number.
 type ResultRow =
@@ -51,28 +50,15 @@ module ResultTable =
 
     /// The same rows as JSON (numbers as numbers; a missing value as null).
     let json (title: string) (rows: ResultRow list) =
-        use ms = new IO.MemoryStream()
-        (
-            use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true))
-            let num (name: string) (v: float) = if Double.IsNaN v then w.WriteNull name else w.WriteNumber(name, Math.Round(v, 4))
-            w.WriteStartObject()
-            w.WriteString("table", title)
-            w.WriteStartArray "rows"
-            for r in rows do
-                w.WriteStartObject()
-                w.WriteString("dataset", r.Dataset)
-                w.WriteString("model", r.Model)
-                w.WriteString("protocol", r.Protocol)
-                w.WriteString("metric", r.Metric)
-                num "mean" r.Mean
-                num "std" r.Std
-                w.WriteNumber("n", r.N)
-                w.WriteNumber("params", r.Params)
-                match r.Published with Some p -> w.WriteNumber("published", p) | None -> w.WriteNull "published"
-                match r.Target with Some t -> w.WriteNumber("target", t) | None -> w.WriteNull "target"
-                w.WriteString("command", r.Command)
-                w.WriteEndObject()
-            w.WriteEndArray()
-            w.WriteEndObject()
-        )
-        Text.Encoding.UTF8.GetString(ms.ToArray())
+        JsonTable.render title rows (fun w r ->
+            w.WriteString("dataset", r.Dataset)
+            w.WriteString("model", r.Model)
+            w.WriteString("protocol", r.Protocol)
+            w.WriteString("metric", r.Metric)
+            JsonTable.number w "mean" r.Mean
+            JsonTable.number w "std" r.Std
+            w.WriteNumber("n", r.N)
+            w.WriteNumber("params", r.Params)
+            JsonTable.optional w "published" r.Published
+            JsonTable.optional w "target" r.Target
+            w.WriteString("command", r.Command))

@@ -75,17 +75,8 @@ public static class DistillCommand
         var acc = runs.Select(r => r.TestAccuracy).ToArray();
         var (mean, std) = global::GcnKd.Train.Summary.meanStd(acc).ToValueTuple();
         var summary = new Summary(dataset, name, kernel, mean, std, runs.Count, teacherTest, teacherParams, runs[0].ParamCount, runs);
-        dir.WriteJson("config.json", w =>
-        {
-            w.WriteStartObject();
-            w.WriteString("dataset", dataset);
-            w.WriteString("data_root", root.Path);
-            w.WriteString("teacher", OptionModule.IsSome(o.Teacher) ? Path.GetFullPath(o.Teacher.Value) : "teacher/model.safetensors");
-            w.WriteStartObject("settings");
-            foreach (var (k, v) in runs[0].Config) w.WriteString(k, v);
-            w.WriteEndObject();
-            w.WriteEndObject();
-        });
+        dir.WriteConfig([("dataset", dataset), ("data_root", root.Path),
+            ("teacher", OptionModule.IsSome(o.Teacher) ? Path.GetFullPath(o.Teacher.Value) : "teacher/model.safetensors")], runs[0].Config);
         dir.WriteJson("metrics.json", w =>
         {
             w.WriteStartObject();

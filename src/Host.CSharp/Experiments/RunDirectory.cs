@@ -34,6 +34,18 @@ public sealed class RunDirectory(string path)
 
     static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
 
+    /// <summary>config.json: the header fields, then the resolved settings of the runs as a "settings" object.</summary>
+    public void WriteConfig(IEnumerable<(string Key, string Value)> header, IEnumerable<Tuple<string, string>> settings) =>
+        WriteJson("config.json", w =>
+        {
+            w.WriteStartObject();
+            foreach (var (k, v) in header) w.WriteString(k, v);
+            w.WriteStartObject("settings");
+            foreach (var (k, v) in settings) w.WriteString(k, v);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        });
+
     /// <summary>One run (a seed or a fold): checkpoint, epochs.csv, metrics.json.</summary>
     public void WriteRun(RunOutcome r, IDictionary<string, string> metadata)
     {

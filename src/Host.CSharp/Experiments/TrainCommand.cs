@@ -119,18 +119,7 @@ public static class TrainCommand
         var acc = runs.Select(r => r.TestAccuracy).ToArray();
         var (mean, std) = Train.Summary.meanStd(acc).ToValueTuple();
         var summary = new Summary(dataset, o.Model, protocol, mean, std, runs.Count, runs[0].ParamCount, runs);
-        dir.WriteJson("config.json", w =>
-        {
-            w.WriteStartObject();
-            w.WriteString("dataset", dataset);
-            w.WriteString("model", o.Model);
-            w.WriteString("protocol", protocol);
-            w.WriteString("data_root", root.Path);
-            w.WriteStartObject("settings");
-            foreach (var (k, v) in runs[0].Config) w.WriteString(k, v);
-            w.WriteEndObject();
-            w.WriteEndObject();
-        });
+        dir.WriteConfig([("dataset", dataset), ("model", o.Model), ("protocol", protocol), ("data_root", root.Path)], runs[0].Config);
         dir.WriteJson("metrics.json", w =>
         {
             w.WriteStartObject();
