@@ -7,6 +7,8 @@ module GcnKd.Tests.DistillTrainerTests
 open Xunit
 open GcnKd
 open GcnKd.Train
+open GcnKd.Tests.TestData
+open GcnKd.Cli
 
 /// Two 30-node communities (dense inside, a few edges across), features = a noisy community indicator in 8
 /// dimensions; 6 labelled nodes, 20 for validation, the rest for test.
@@ -101,3 +103,26 @@ let ``method names parse, and unknown ones are named`` () =
     let e = Assert.Throws<System.ArgumentException>(fun () -> DistillMethod.ofName "hint" "rbf" |> ignore)
     Assert.Contains("unknown distillation method 'hint'", e.Message)
     Assert.Contains("none, kd, fitnet, at, lsp", e.Message)
+
+[<Fact>]
+let ``distill PPI (fixture): the paper's teacher and student, LSP on the released schedule, then KD from the saved teacher`` () =
+    use d = new TempDir()
+    TrainingTests.writePpiFixture d
+    use out = new TempDir()
+    let opts m teacher =
+        { DistillCliOptions.Dataset = "ppi"; Method = m; Kernel = "l1exp"; Lambda = 1.0f; DistillEpochs = Some 1; Seed = 0; Seeds = 1
+          Epochs = Some 3; Teacher = teacher; Data = Some d.Path; Out = System.IO.Path.Combine(out.Path, m) }
+    let lsp = GcnKd.Host.Experiments.DistillCommand.Execute(opts "lsp" None, System.IO.TextWriter.Null)
+    Assert.Equal("micro_f1", lsp.Metric)
+    Assert.Equal(Tree.count (Gat.init (Gat.ppiTeacher 5 4) (Rng.create 0)), lsp.TeacherParams)
+    Assert.Equal(Tree.count (Gat.init (Gat.ppiStudent 5 4) (Rng.create 0)), lsp.StudentParams)
+    Assert.InRange(lsp.Mean, 0.0, 1.0)
+    // the released schedule shortened to 1 epoch: the term is on at epoch 0 only
+    let csv = System.IO.File.ReadAllLines(System.IO.Path.Combine(out.Path, "lsp", "seed-0", "distill.csv"))
+    Assert.Equal(4, csv.Length)
+    Assert.True(float (csv.[1].Split(',').[1]) > 0.0)
+    Assert.Equal(0.0, float (csv.[2].Split(',').[1]))
+    let teacher = System.IO.Path.Combine(out.Path, "lsp", "teacher", "model.safetensors")
+    let kd = GcnKd.Host.Experiments.DistillCommand.Execute(opts "kd" (Some teacher), System.IO.TextWriter.Null)
+    Assert.Equal(lsp.TeacherTest, kd.TeacherTest)
+    Assert.False(System.IO.Directory.Exists(System.IO.Path.Combine(out.Path, "kd", "teacher")))

@@ -277,7 +277,8 @@ let private npy (descr: string) (shape: int list) (data: byte[]) =
     let h = header + String(' ', pad) + "\n"
     Array.concat [ [| 0x93uy |]; "NUMPY"B; [| 1uy; 0uy; byte (h.Length &&& 0xff); byte (h.Length >>> 8) |]; Text.Encoding.ASCII.GetBytes h; data ]
 
-let private writePpiFixture (d: TempDir) =
+/// A small PPI in DGL's layout under DIR/PPI (4 train, 2 validation, 2 test graphs; 5 features, 4 labels).
+let writePpiFixture (d: TempDir) =
     let features, labels = 5, 4
     let split name (graphs: LabelledGraph[]) =
         let n = graphs |> Array.sumBy (fun g -> g.Features.Shape.[0])

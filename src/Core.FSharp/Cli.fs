@@ -67,11 +67,11 @@ type DistillArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Dataset _ -> "dataset: Cora, CiteSeer or PubMed (transductive node classification)."
+            | Dataset _ -> "dataset: Cora, CiteSeer or PubMed (transductive node classification), or PPI (the LSP paper's setting: its GAT teacher and student)."
             | Method _ -> "none (the student alone), kd (Hinton, T 4, alpha 0.5), fitnet, at (attention transfer) or lsp."
             | Kernel _ -> "LSP's score function: rbf (default, sigma 1), linear, poly (c 0, d 2), sqdist or l1exp (the released code's, tau 100)."
             | Lambda _ -> "weight of the FitNet / AT / LSP term (default 1, the LSP code's --loss-weight)."
-            | Distill_Epochs _ -> "apply the FitNet / AT / LSP term for the first K epochs only (the LSP code's --tofull 30); default: every epoch."
+            | Distill_Epochs _ -> "apply the FitNet / AT / LSP term for the first K epochs only; default: every epoch on node datasets, the first 30 on PPI (the LSP code's --tofull 30)."
             | Seed _ -> "first student seed (default 0); the teacher is trained with seed 0."
             | Seeds _ -> "students over this many seeds (seed, seed+1, ...); default 1."
             | Epochs _ -> "override the epochs of the teacher and the students (a smoke run)."

@@ -79,3 +79,49 @@ module DistillRegistry =
               "seed", string seed; "selection", "best validation accuracy" ]
         Registry.outcomeOf "accuracy" "gat-student" seed r.Result.BestEpoch r.Result.ValAccuracy r.Result.TestAccuracy r.Result.Params None r.Result.Log config,
         r.DistillLoss
+
+    // ---- PPI: the LSP paper's own setting (Gat.ppiTeacher, Gat.ppiStudent, Adam 0.005, batches of 2 graphs) ----
+
+    /// The released LSP code's pairing and schedule: teacher hidden layer 1 with student hidden layer 2, lambda 1,
+    /// the term on for the first 30 epochs.
+    let ppiOptions = DistillOptions.releasedLsp
+
+    let private ppiForward (cfg: GatConfig) = fun (p: GatParams) ctx (b: GraphBatch) x -> Gat.forward cfg p ctx (Gat.prepare b.Adj) x
+
+    /// Train the PPI teacher (Registry's "gat" inductive preset); returns the run and its parameters.
+    let trainInductiveTeacher (data: InductiveDataset) (seed: int) (epochs: int option) (onEpoch: EpochLog -> unit) : RunOutcome * GatParams =
+        let r = Registry.trainInductive "gat" data seed epochs onEpoch
+        let cfg = Gat.ppiTeacher data.NumFeatures data.NumLabels
+        r, Tree.ofNamed (Gat.init cfg (Rng.create 0)) (readOnlyDict r.Tensors)
+
+    /// The PPI teacher's parameters shaped for this dataset (a checkpoint template).
+    let inductiveTeacherTemplate (data: InductiveDataset) = Gat.init (Gat.ppiTeacher data.NumFeatures data.NumLabels) (Rng.create 0)
+
+    /// The teacher's outputs on each training graph, in inference mode, one graph at a time.
+    let inductiveTeacherOutputs (data: InductiveDataset) (p: GatParams) : ModelOutput[] =
+        let cfg = Gat.ppiTeacher data.NumFeatures data.NumLabels
+        data.Train |> Array.map (fun g ->
+            let b = InductiveTrainer.prepare [| g |]
+            ppiForward cfg p ForwardContext.Eval b.Batch b.Features)
+
+    /// The teacher's test micro-F1.
+    let inductiveTeacherTest (data: InductiveDataset) (p: GatParams) =
+        let cfg = Gat.ppiTeacher data.NumFeatures data.NumLabels
+        snd (InductiveTrainer.evaluate { Init = Gat.init cfg; Forward = ppiForward cfg } p (data.Test |> Array.map (fun g -> InductiveTrainer.prepare [| g |])))
+
+    /// Distil the PPI teacher into the paper's student with one method (LSP on the batch's edges).
+    let distillInductive (data: InductiveDataset) (teacher: ModelOutput[]) (teacherParams: int) (m: DistillMethod) (options: DistillOptions)
+                         (seed: int) (epochs: int option) (onEpoch: EpochLog -> unit) : RunOutcome * float[] =
+        let cfg = Gat.ppiStudent data.NumFeatures data.NumLabels
+        let preset = Registry.inductivePreset "gat-student"
+        let tc = { preset with Seed = seed; Epochs = defaultArg epochs preset.Epochs }
+        let r, term = DistillTrainer.trainInductive tc m options { Init = Gat.init cfg; Forward = ppiForward cfg } teacher data onEpoch
+        let name, kernel = DistillMethod.describe m
+        let config =
+            [ "role", "student"; "architecture", "Gat.ppiStudent " + describeGat cfg; "method", name; "kernel", kernel
+              "teacher_params", string teacherParams
+              "pairs", (options.Pairs |> List.map (fun p -> sprintf "teacher %d / student %d" p.TeacherLayer p.StudentLayer) |> String.concat "; ")
+              "lambda", string options.Lambda; "schedule", sprintf "%A" options.Schedule; "lsp_graph", "each batch's edges as stored"
+              "epochs", string tc.Epochs; "batch_graphs", string tc.BatchSize; "lr", string tc.Lr; "patience", string tc.Patience
+              "seed", string seed; "loss", "BCE with logits + distillation"; "selection", "best validation micro-F1" ]
+        Registry.outcomeOf "micro_f1" "gat-student" seed r.BestEpoch r.ValF1 r.TestF1 r.Params None r.Log config, term

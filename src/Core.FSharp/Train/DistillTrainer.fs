@@ -143,3 +143,57 @@ module DistillTrainer =
         let _, testAcc = NodeTrainer.evaluate (spec.Forward best ForwardContext.Eval).Logits labels testNodes
         { Result = { Params = best; BestEpoch = sel.BestEpoch; ValAccuracy = sel.BestMetric; TestAccuracy = testAcc; Log = log.ToArray() }
           DistillLoss = distillLog.ToArray() }
+
+    /// The teacher's outputs for a batch of training graphs: each graph's rows (computed once, graph by graph, in
+    /// inference mode) stacked in the batch's order, as InductiveTrainer.prepare stacks their nodes.
+    let stackOutputs (perGraph: ModelOutput[]) (graphs: int[]) : ModelOutput =
+        let pick (f: ModelOutput -> Tensor) = Reshape.concat 0 (graphs |> Array.map (fun i -> f perGraph.[i]))
+        let layers = perGraph.[graphs.[0]].Hidden.Length
+        { Logits = pick (fun o -> o.Logits); Hidden = List.init layers (fun l -> pick (fun o -> o.Hidden.[l])) }
+
+    /// Distil on an inductive multi-label dataset (PPI, the LSP paper's setting): per training batch the teacher's
+    /// stacked outputs (`teacher`: one per training graph, inference mode), BCE with logits + weight(epoch) x the
+    /// feature term on the batch's edges, or Hinton's sigmoid form for KD. Selection on validation micro-F1 as
+    /// InductiveTrainer; returns the run (the student's parameters) and the mean distillation term per epoch.
+    let trainInductive (cfg: InductiveTrainConfig) (m: DistillMethod) (options: DistillOptions) (spec: InductiveSpec<'P>)
+                       (teacher: ModelOutput[]) (data: InductiveDataset) (onEpoch: EpochLog -> unit) : InductiveTrainResult<'P> * float[] =
+        DistillOptions.validate options
+        if teacher.Length <> data.Train.Length then
+            invalidArg "teacher" (sprintf "DistillTrainer.trainInductive: %d teacher outputs for %d training graphs" teacher.Length data.Train.Length)
+        let teacher = teacher |> Array.map (fun o -> { Logits = o.Logits.Detach(); Hidden = o.Hidden |> List.map (fun h -> h.Detach()) })
+        let termSum = Array.zeroCreate<float> cfg.Epochs
+        let termCount = Array.zeroCreate<int> cfg.Epochs
+        let wrapped =
+            { InductiveSpec.Init = fun rng ->
+                let k1, k2 = Rng.split rng
+                let student = spec.Init k1
+                let regressors =
+                    match m with
+                    | DistillMethod.FitNet ->
+                        let g = InductiveTrainer.prepare [| data.Train.[0] |]
+                        let probe = spec.Forward student ForwardContext.Eval g.Batch g.Features
+                        let keys = Rng.splitN options.Pairs.Length k2
+                        pairWidths options teacher.[0] probe |> List.mapi (fun i (sw, tw) -> FitNet.init keys.[i] sw tw)
+                    | _ -> []
+                { Student = student; Regressors = regressors }
+              Forward = fun (q: DistilledParams<'P>) ctx b x -> spec.Forward q.Student ctx b x }
+        let loss epoch (graphs: int[]) (b: LabelledBatch) (q: DistilledParams<'P>) (out: ModelOutput) =
+            let t = stackOutputs teacher graphs
+            let total, term =
+                match m with
+                | DistillMethod.Kd(temperature, alpha) ->
+                    let soft = Kd.sigmoid temperature t.Logits out.Logits
+                    Loss.bceWithLogits out.Logits b.Targets * (1.0f - alpha) + soft * alpha, float soft.Item0
+                | _ ->
+                    let bce = Loss.bceWithLogits out.Logits b.Targets
+                    let w = DistillOptions.weight options epoch
+                    match (if w > 0.0f then featureTerm m options b.Batch.Adj q.Regressors t out else None) with
+                    | Some d -> bce + d * w, float d.Item0
+                    | None -> bce, 0.0
+            termSum.[epoch] <- termSum.[epoch] + term
+            termCount.[epoch] <- termCount.[epoch] + 1
+            total
+        let r = InductiveTrainer.trainWith loss cfg wrapped data onEpoch
+        let epochs = r.Log.Length
+        { Params = r.Params.Student; BestEpoch = r.BestEpoch; ValF1 = r.ValF1; TestF1 = r.TestF1; Log = r.Log },
+        Array.init epochs (fun e -> if termCount.[e] = 0 then 0.0 else termSum.[e] / float termCount.[e])

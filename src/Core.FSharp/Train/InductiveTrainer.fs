@@ -55,7 +55,13 @@ module InductiveTrainer =
             let targets = Reshape.concat 0 (batches |> Array.map (fun b -> b.Targets))
             loss / float n, Loss.microF1 all targets
 
-    let train (cfg: InductiveTrainConfig) (spec: InductiveSpec<'P>) (data: InductiveDataset) (onEpoch: EpochLog -> unit) : InductiveTrainResult<'P> =
+    /// The plain objective: BCE with logits over every (node, label) pair of the batch.
+    let bceLoss (_: int) (_: int[]) (b: LabelledBatch) (_: 'P) (out: ModelOutput) = Loss.bceWithLogits out.Logits b.Targets
+
+    /// Train with a custom objective: `loss epoch graphs batch params output` for the training graphs `graphs`
+    /// (indices into data.Train, in the batch's order). Validation and test are scored as always (BCE and micro-F1).
+    let trainWith (loss: int -> int[] -> LabelledBatch -> 'P -> ModelOutput -> Tensor) (cfg: InductiveTrainConfig) (spec: InductiveSpec<'P>)
+                  (data: InductiveDataset) (onEpoch: EpochLog -> unit) : InductiveTrainResult<'P> =
         if cfg.Epochs < 1 then invalidArg "Epochs" "at least one epoch is needed"
         if cfg.BatchSize < 1 then invalidArg "BatchSize" (sprintf "InductiveTrainer: BatchSize must be at least 1, got %d" cfg.BatchSize)
         if data.Train.Length = 0 then invalidArg "data" (sprintf "InductiveTrainer: %s has no training graphs" data.Name)
@@ -80,14 +86,14 @@ module InductiveTrainer =
             let trainTargets = ResizeArray()
             for bi, idx in Array.indexed chunks do
                 let b = prepare (idx |> Array.map (fun i -> data.Train.[i]))
-                let loss, g, logits =
+                let lossValue, g, logits =
                     Autodiff.valueAndGradAux (fun q ->
                         let out = spec.Forward q (ForwardContext.Train stepKeys.[bi]) b.Batch b.Features
-                        Loss.bceWithLogits out.Logits b.Targets, out.Logits) p
+                        loss epoch idx b q out, out.Logits) p
                 let np, ns = Optim.step opt cfg.Lr opState p g
                 p <- np
                 opState <- ns
-                lossSum <- lossSum + float loss * float b.Targets.Numel
+                lossSum <- lossSum + float lossValue * float b.Targets.Numel
                 entries <- entries + b.Targets.Numel
                 trainLogits.Add (Autodiff.stopGradient logits)
                 trainTargets.Add b.Targets
@@ -104,3 +110,6 @@ module InductiveTrainer =
         let best = sel.Best.Value
         let _, testF1 = evaluate spec best (data.Test |> Array.map (fun g -> prepare [| g |]))
         { Params = best; BestEpoch = sel.BestEpoch; ValF1 = sel.BestMetric; TestF1 = testF1; Log = log.ToArray() }
+
+    let train (cfg: InductiveTrainConfig) (spec: InductiveSpec<'P>) (data: InductiveDataset) (onEpoch: EpochLog -> unit) : InductiveTrainResult<'P> =
+        trainWith bceLoss cfg spec data onEpoch

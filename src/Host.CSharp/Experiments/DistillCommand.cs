@@ -13,7 +13,7 @@ namespace GcnKd.Host.Experiments;
 /// distill.csv with the distillation term per epoch, metrics.json), and DIR/config.json and DIR/metrics.json.</summary>
 public static class DistillCommand
 {
-    public sealed record Summary(string Dataset, string Method, string Kernel, double Mean, double Std, int N,
+    public sealed record Summary(string Dataset, string Method, string Kernel, string Metric, double Mean, double Std, int N,
         double TeacherTest, int TeacherParams, int StudentParams, IReadOnlyList<RunOutcome> Runs);
 
     public static int Run(GcnKd.Cli.DistillCliOptions o)
@@ -28,53 +28,53 @@ public static class DistillCommand
     {
         var root = DataRoot.Resolve(OptionModule.IsSome(o.Data) ? o.Data.Value : null);
         string dataset = DatasetCatalog.Canonical(o.Dataset);
-        if (!DatasetCatalog.IsNodeDataset(dataset))
-            throw new GcnKdUserError($"distill runs on the Planetoid node datasets ({string.Join(", ", DatasetCatalog.NodeDatasets)}); " +
-                                     $"{dataset} is not one of them (PPI and MNIST-points distillation are not available yet)");
+        bool inductive = DatasetCatalog.IsInductiveDataset(dataset);
+        if (!DatasetCatalog.IsNodeDataset(dataset) && !inductive)
+            throw new GcnKdUserError($"distill runs on the Planetoid node datasets ({string.Join(", ", DatasetCatalog.NodeDatasets)}) and PPI; " +
+                                     $"{dataset} is not one of them (MNIST-points distillation is not available yet)");
         var method = DistillMethodModule.ofName(o.Method, o.Kernel);
-        var options = DistillRegistry.defaultOptions;
-        options = new DistillOptions(options.Pairs, o.Lambda,
-            OptionModule.IsSome(o.DistillEpochs) ? DistillSchedule.NewFirstEpochs(o.DistillEpochs.Value) : DistillSchedule.Always);
+        // node datasets: last hidden layers, every epoch; PPI: the released code's pairing and its first-30-epochs schedule
+        var defaults = inductive ? DistillRegistry.ppiOptions : DistillRegistry.defaultOptions;
+        var options = new DistillOptions(defaults.Pairs, o.Lambda,
+            OptionModule.IsSome(o.DistillEpochs) ? DistillSchedule.NewFirstEpochs(o.DistillEpochs.Value) : defaults.Schedule);
         var epochs = OptionModule.IsSome(o.Epochs) ? FSharpOption<int>.Some(o.Epochs.Value) : FSharpOption<int>.None;
-        var data = DatasetCatalog.LoadNode(root, dataset);
         var dir = new RunDirectory(o.Out);
-        var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"Planetoid split {data.Train.Length}/{data.Val.Length}/{data.Test.Length}" };
+        var (name, kernel) = DistillMethodModule.describe(method).ToValueTuple();
+        var runs = new List<RunOutcome>();
+        double teacherTest;
+        int teacherParams;
 
-        int f = data.Features.Shape[1];
-        GatParams teacher;
-        if (OptionModule.IsSome(o.Teacher))
+        if (inductive)
         {
-            var template = Gat.init(DistillRegistry.nodeTeacher(f, data.NumClasses), RngModule.create(0));
-            teacher = CheckpointFile.LoadTree(o.Teacher.Value, template).Tree;
-            progress.WriteLine($"  teacher: loaded {Path.GetFullPath(o.Teacher.Value)}");
+            var data = DatasetCatalog.LoadInductive(root, dataset);
+            var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"inductive: {data.Train.Length}/{data.Val.Length}/{data.Test.Length} graphs, micro-F1" };
+            var teacher = OptionModule.IsSome(o.Teacher)
+                ? LoadTeacher(o.Teacher.Value, DistillRegistry.inductiveTeacherTemplate(data), progress)
+                : TrainTeacher(DistillRegistry.trainInductiveTeacher(data, 0, epochs, TrainCommand.Progress(progress, "teacher", 25)), dir, meta, progress);
+            var teacherOut = DistillRegistry.inductiveTeacherOutputs(data, teacher);
+            teacherTest = DistillRegistry.inductiveTeacherTest(data, teacher);
+            teacherParams = Tree.count(teacher);
+            progress.WriteLine($"  teacher: {teacherParams} parameters, test micro-F1 {100 * teacherTest:F2}");
+            for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
+                runs.Add(Student(DistillRegistry.distillInductive(data, teacherOut, teacherParams, method, options, s, epochs, TrainCommand.Progress(progress, $"seed {s}", 25)), s, dir, meta, progress));
         }
         else
         {
-            progress.WriteLine("  teacher: training (seed 0)");
-            var (outcome, p) = DistillRegistry.trainNodeTeacher(data, 0, epochs, TrainCommand.Progress(progress, "teacher", 50)).ToValueTuple();
-            dir.Sub("teacher").WriteRun(outcome, meta);
-            teacher = p;
-        }
-        var teacherOut = DistillRegistry.teacherOutputs(data, teacher);
-        double teacherTest = NodeTrainer.evaluate(teacherOut.Logits, data.Labels, data.Test).Item2;
-        int teacherParams = Tree.count(teacher);
-        progress.WriteLine($"  teacher: {teacherParams} parameters, test accuracy {100 * teacherTest:F2}");
-
-        var (name, kernel) = DistillMethodModule.describe(method).ToValueTuple();
-        var runs = new List<RunOutcome>();
-        for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
-        {
-            string label = $"seed {s}";
-            var (r, term) = DistillRegistry.distillNode(data, teacherOut, teacherParams, method, options, s, epochs, TrainCommand.Progress(progress, label, 50)).ToValueTuple();
-            progress.WriteLine($"  {label}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
-            var sub = dir.Sub($"seed-{s}");
-            sub.WriteRun(r, meta);
-            sub.WriteText("distill.csv", "epoch,distill_loss\n" + string.Concat(term.Select((v, i) => $"{i},{v.ToString("R", CultureInfo.InvariantCulture)}\n")));
-            runs.Add(r);
+            var data = DatasetCatalog.LoadNode(root, dataset);
+            var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"Planetoid split {data.Train.Length}/{data.Val.Length}/{data.Test.Length}" };
+            var teacher = OptionModule.IsSome(o.Teacher)
+                ? LoadTeacher(o.Teacher.Value, Gat.init(DistillRegistry.nodeTeacher(data.Features.Shape[1], data.NumClasses), RngModule.create(0)), progress)
+                : TrainTeacher(DistillRegistry.trainNodeTeacher(data, 0, epochs, TrainCommand.Progress(progress, "teacher", 50)), dir, meta, progress);
+            var teacherOut = DistillRegistry.teacherOutputs(data, teacher);
+            teacherTest = NodeTrainer.evaluate(teacherOut.Logits, data.Labels, data.Test).Item2;
+            teacherParams = Tree.count(teacher);
+            progress.WriteLine($"  teacher: {teacherParams} parameters, test accuracy {100 * teacherTest:F2}");
+            for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
+                runs.Add(Student(DistillRegistry.distillNode(data, teacherOut, teacherParams, method, options, s, epochs, TrainCommand.Progress(progress, $"seed {s}", 50)), s, dir, meta, progress));
         }
         var acc = runs.Select(r => r.TestAccuracy).ToArray();
         var (mean, std) = global::GcnKd.Train.Summary.meanStd(acc).ToValueTuple();
-        var summary = new Summary(dataset, name, kernel, mean, std, runs.Count, teacherTest, teacherParams, runs[0].ParamCount, runs);
+        var summary = new Summary(dataset, name, kernel, runs[0].Metric, mean, std, runs.Count, teacherTest, teacherParams, runs[0].ParamCount, runs);
         dir.WriteConfig([("dataset", dataset), ("data_root", root.Path),
             ("teacher", OptionModule.IsSome(o.Teacher) ? Path.GetFullPath(o.Teacher.Value) : "teacher/model.safetensors")], runs[0].Config);
         dir.WriteJson("metrics.json", w =>
@@ -83,18 +83,43 @@ public static class DistillCommand
             w.WriteString("dataset", dataset);
             w.WriteString("method", name);
             w.WriteString("kernel", kernel);
-            w.WriteString("metric", "accuracy");
+            w.WriteString("metric", summary.Metric);
             w.WriteNumber("mean", mean);
             w.WriteNumber("std", std);
             w.WriteNumber("n", runs.Count);
-            w.WriteNumber("teacher_test_accuracy", teacherTest);
+            w.WriteNumber($"teacher_test_{summary.Metric}", teacherTest);
             w.WriteNumber("teacher_params", teacherParams);
             w.WriteNumber("student_params", summary.StudentParams);
-            w.WriteStartArray("test_accuracy");
+            w.WriteStartArray($"test_{summary.Metric}");
             foreach (var a in acc) w.WriteNumberValue(a);
             w.WriteEndArray();
             w.WriteEndObject();
         });
         return summary;
+    }
+
+    static GatParams LoadTeacher(string path, GatParams template, TextWriter progress)
+    {
+        var p = CheckpointFile.LoadTree(path, template).Tree;
+        progress.WriteLine($"  teacher: loaded {Path.GetFullPath(path)}");
+        return p;
+    }
+
+    static GatParams TrainTeacher(Tuple<RunOutcome, GatParams> trained, RunDirectory dir, Dictionary<string, string> meta, TextWriter progress)
+    {
+        var (outcome, p) = trained.ToValueTuple();
+        progress.WriteLine($"  teacher: best epoch {outcome.BestEpoch}, val {100 * outcome.ValAccuracy:F2}");
+        dir.Sub("teacher").WriteRun(outcome, meta);
+        return p;
+    }
+
+    static RunOutcome Student(Tuple<RunOutcome, double[]> run, int seed, RunDirectory dir, Dictionary<string, string> meta, TextWriter progress)
+    {
+        var (r, term) = run.ToValueTuple();
+        progress.WriteLine($"  seed {seed}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
+        var sub = dir.Sub($"seed-{seed}");
+        sub.WriteRun(r, meta);
+        sub.WriteText("distill.csv", "epoch,distill_loss\n" + string.Concat(term.Select((v, i) => $"{i},{v.ToString("R", CultureInfo.InvariantCulture)}\n")));
+        return r;
     }
 }
