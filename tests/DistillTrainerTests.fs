@@ -111,7 +111,7 @@ let ``distill PPI (fixture): the paper's teacher and student, LSP on the release
     use out = new TempDir()
     let opts m teacher =
         { DistillCliOptions.Dataset = "ppi"; Method = m; Kernel = "l1exp"; Lambda = 1.0f; DistillEpochs = Some 1; Seed = 0; Seeds = 1
-          Epochs = Some 3; Teacher = teacher; Data = Some d.Path; Out = System.IO.Path.Combine(out.Path, m) }
+          Epochs = Some 3; Teacher = teacher; Points = None; TrainSize = None; Data = Some d.Path; Out = System.IO.Path.Combine(out.Path, m) }
     let lsp = GcnKd.Host.Experiments.DistillCommand.Execute(opts "lsp" None, System.IO.TextWriter.Null)
     Assert.Equal("micro_f1", lsp.Metric)
     Assert.Equal(Tree.count (Gat.init (Gat.ppiTeacher 5 4) (Rng.create 0)), lsp.TeacherParams)
@@ -126,3 +126,63 @@ let ``distill PPI (fixture): the paper's teacher and student, LSP on the release
     let kd = GcnKd.Host.Experiments.DistillCommand.Execute(opts "kd" (Some teacher), System.IO.TextWriter.Null)
     Assert.Equal(lsp.TeacherTest, kd.TeacherTest)
     Assert.False(System.IO.Directory.Exists(System.IO.Path.Combine(out.Path, "kd", "teacher")))
+
+// ---- dynamic graphs (DGCNN): each model builds its own kNN graphs; LSP compares them on their union ----
+
+/// 16 clouds of 12 points in 3-d: class 0 on a line, class 1 on a circle, jittered.
+let private clouds =
+    lazy
+        let rng = System.Random(5)
+        Array.init 16 (fun c ->
+            let label = c % 2
+            let pts =
+                Array.init 12 (fun i ->
+                    let t = float i / 12.0
+                    let x, y = if label = 0 then t - 0.5, 0.1 * t else 0.5 * cos (6.28 * t), 0.5 * sin (6.28 * t)
+                    [| float32 (x + 0.05 * rng.NextDouble()); float32 (y + 0.05 * rng.NextDouble()); float32 (0.05 * rng.NextDouble()) |])
+            Registry.cloudAsGraph { Points = Tensor.ofArray [| 12; 3 |] (Array.concat pts); Label = label })
+
+let private dgTeacher = { Dgcnn.config 3 2 with EdgeWidths = [ 8; 8 ]; K = 5; Embedding = 16; HeadWidths = [ 8 ] }
+let private dgStudent = { dgTeacher with EdgeWidths = [ 4; 4 ]; K = 3; Embedding = 8 }
+
+let private pass (cfg: DgcnnConfig) (p: DgcnnParams) (s: DgcnnState) ctx (b: GraphBatch) x =
+    let r = Dgcnn.run cfg p s ctx (fun k h -> Knn.graph k true b.NodeGraph b.NumGraphs h) b.NodeGraph b.NumGraphs x
+    { Output = r.Output; Graphs = r.Graphs }, r.State
+
+let private runDynamic (m: DistillMethod) (lambda: float32) =
+    let tp, ts = Dgcnn.init dgTeacher (Rng.create 1), Dgcnn.initState dgTeacher
+    let cfg = { Epochs = 4; BatchSize = 4; EvalBatchSize = 8; Lr = 0.01f; WeightDecay = 0.0f; Schedule = Constant; Patience = 0
+                SelectBy = ValidationLoss; Seed = 2 }
+    let options = { Pairs = [ { TeacherLayer = 0; StudentLayer = 0 }; { TeacherLayer = 1; StudentLayer = 1 } ]; Lambda = lambda; Schedule = DistillSchedule.Always }
+    DistillTrainer.trainDynamic cfg m options (Dgcnn.init dgStudent) (fun () -> Dgcnn.initState dgStudent) (pass dgStudent)
+        (fun b x -> fst (pass dgTeacher tp ts ForwardContext.Eval b x)) clouds.Value [| 0 .. 9 |] [| 10 .. 12 |] [| 13 .. 15 |] ignore
+
+[<Fact>]
+let ``dynamic-graph distillation: LSP of weight zero is the student alone; a positive weight adds the union-graph term`` () =
+    let alone, t0 = runDynamic DistillMethod.StudentAlone 1.0f
+    let zero, tz = runDynamic (DistillMethod.Lsp LspScore.defaultRbf) 0.0f
+    Assert.All(Array.append t0 tz, fun d -> Assert.Equal(0.0, d))
+    Assert.Equal<float[]>(alone.Log |> Array.map (fun l -> l.TrainLoss), zero.Log |> Array.map (fun l -> l.TrainLoss))
+    for (_, p), (_, q) in Array.zip (Tree.leaves alone.Params) (Tree.leaves zero.Params) do
+        Assert.Equal<float32[]>(p.Data, q.Data)
+    let lsp, terms = runDynamic (DistillMethod.Lsp LspScore.defaultRbf) 1.0f
+    Assert.All(terms, fun d -> Assert.True(d > 0.0))
+    Assert.NotEqual<float[]>(alone.Log |> Array.map (fun l -> l.TrainLoss), lsp.Log |> Array.map (fun l -> l.TrainLoss))
+    let kd, kdTerms = runDynamic (DistillMethod.Kd(4.0f, 0.5f)) 1.0f
+    Assert.All(kdTerms, fun d -> Assert.True(d > 0.0))
+    Assert.InRange(kd.TestAccuracy, 0.0, 1.0)
+
+[<Fact>]
+let ``dynamic-graph distillation refuses FitNet and AT, and layer pairs outside the models`` () =
+    let e = Assert.Throws<System.ArgumentException>(fun () -> runDynamic DistillMethod.FitNet 1.0f |> ignore)
+    Assert.Contains("not available for dynamic graphs", e.Message)
+    let tp, ts = Dgcnn.init dgTeacher (Rng.create 1), Dgcnn.initState dgTeacher
+    let cfg = { Epochs = 1; BatchSize = 4; EvalBatchSize = 8; Lr = 0.01f; WeightDecay = 0.0f; Schedule = Constant; Patience = 0
+                SelectBy = ValidationLoss; Seed = 2 }
+    let options = { Pairs = [ { TeacherLayer = 2; StudentLayer = 0 } ]; Lambda = 1.0f; Schedule = DistillSchedule.Always }
+    let e2 =
+        Assert.Throws<System.ArgumentException>(fun () ->
+            DistillTrainer.trainDynamic cfg (DistillMethod.Lsp LspScore.defaultRbf) options (Dgcnn.init dgStudent) (fun () -> Dgcnn.initState dgStudent)
+                (pass dgStudent) (fun b x -> fst (pass dgTeacher tp ts ForwardContext.Eval b x)) clouds.Value [| 0 .. 9 |] [| 10 .. 12 |] [| 13 .. 15 |] ignore
+            |> ignore)
+    Assert.Contains("layer pair (2, 0) is outside the teacher's 2 and the student's 2 graph layers", e2.Message)

@@ -78,7 +78,7 @@ let ``distill refuses datasets it cannot run and teacher checkpoints that do not
     use dir = new TempDir()
     let opts dataset teacher =
         { DistillCliOptions.Dataset = dataset; Method = "lsp"; Kernel = "rbf"; Lambda = 1.0f; DistillEpochs = None; Seed = 0; Seeds = 1
-          Epochs = Some 1; Teacher = teacher; Data = Some dataRoot.Value.Path; Out = dir.Path }
+          Epochs = Some 1; Teacher = teacher; Points = None; TrainSize = None; Data = Some dataRoot.Value.Path; Out = dir.Path }
     userError [ "distill runs on the Planetoid node datasets"; "MUTAG" ] (fun () -> DistillCommand.Execute(opts "MUTAG" None, TextWriter.Null))
     let bogus = Path.Combine(dir.Path, "bogus.safetensors")
     File.WriteAllText(bogus, "not a checkpoint")

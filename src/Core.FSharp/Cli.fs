@@ -62,12 +62,14 @@ type DistillArgs =
     | Seeds of count: int
     | Epochs of count: int
     | Teacher of checkpoint: string
+    | Points of count: int
+    | Train_Size of count: int
     | Data of dir: string
     | [<Mandatory>] Out of dir: string
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Dataset _ -> "dataset: Cora, CiteSeer or PubMed (transductive node classification), or PPI (the LSP paper's setting: its GAT teacher and student)."
+            | Dataset _ -> "dataset: Cora, CiteSeer or PubMed (transductive node classification), PPI (the LSP paper's setting: its GAT teacher and student), or MNIST-points (DGCNN teacher, thin DGCNN student; methods none, kd, lsp)."
             | Method _ -> "none (the student alone), kd (Hinton, T 4, alpha 0.5), fitnet, at (attention transfer) or lsp."
             | Kernel _ -> "LSP's score function: rbf (default, sigma 1), linear, poly (c 0, d 2), sqdist or l1exp (the released code's, tau 100)."
             | Lambda _ -> "weight of the FitNet / AT / LSP term (default 1, the LSP code's --loss-weight)."
@@ -75,6 +77,8 @@ type DistillArgs =
             | Seed _ -> "first student seed (default 0); the teacher is trained with seed 0."
             | Seeds _ -> "students over this many seeds (seed, seed+1, ...); default 1."
             | Epochs _ -> "override the epochs of the teacher and the students (a smoke run)."
+            | Points _ -> "MNIST-points: points sampled per digit (default 128)."
+            | Train_Size _ -> "MNIST-points: train on a stratified, seeded subset of this many training clouds (default: all)."
             | Teacher _ -> "reuse a teacher checkpoint (model.safetensors of a previous distill run's teacher/) instead of training one."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "run directory: teacher/ and one directory per student seed."
@@ -130,7 +134,10 @@ type TrainOptions =
 
 type DistillCliOptions =
     { Dataset: string; Method: string; Kernel: string; Lambda: float32; DistillEpochs: int option
-      Seed: int; Seeds: int; Epochs: int option; Teacher: string option; Data: string option; Out: string }
+      Seed: int; Seeds: int; Epochs: int option; Teacher: string option
+      /// MNIST-points only: points per cloud and the training subset size.
+      Points: int option; TrainSize: int option
+      Data: string option; Out: string }
 
 type ReproduceOptions = { Table: string; Quick: bool; Data: string option; Out: string }
 
@@ -177,8 +184,8 @@ let parse (argv: string[]) : Parsed =
                 RunTrain { Dataset = t.GetResult TrainArgs.Dataset; Model = t.GetResult Model; Protocol = protocol
                            Seed = t.GetResult(TrainArgs.Seed, defaultValue = 0); Seeds = t.GetResult(TrainArgs.Seeds, defaultValue = 1) |> positive "--seeds"
                            Epochs = t.TryGetResult TrainArgs.Epochs |> Option.map (positive "--epochs")
-                           Points = t.TryGetResult Points |> Option.map (positive "--points")
-                           TrainSize = t.TryGetResult Train_Size |> Option.map (positive "--train-size")
+                           Points = t.TryGetResult TrainArgs.Points |> Option.map (positive "--points")
+                           TrainSize = t.TryGetResult TrainArgs.Train_Size |> Option.map (positive "--train-size")
                            ValFraction =
                                t.TryGetResult Val_Fraction
                                |> Option.map (fun f ->
@@ -207,7 +214,10 @@ let parse (argv: string[]) : Parsed =
                              Seed = d.GetResult(DistillArgs.Seed, defaultValue = 0)
                              Seeds = d.GetResult(DistillArgs.Seeds, defaultValue = 1) |> positive "--seeds"
                              Epochs = d.TryGetResult DistillArgs.Epochs |> Option.map (positive "--epochs")
-                             Teacher = d.TryGetResult Teacher; Data = d.TryGetResult DistillArgs.Data; Out = d.GetResult DistillArgs.Out }
+                             Teacher = d.TryGetResult Teacher
+                             Points = d.TryGetResult DistillArgs.Points |> Option.map (positive "--points")
+                             TrainSize = d.TryGetResult DistillArgs.Train_Size |> Option.map (positive "--train-size")
+                             Data = d.TryGetResult DistillArgs.Data; Out = d.GetResult DistillArgs.Out }
             | Reproduce r ->
                 let table = r.GetResult Table
                 if table <> "teachers" && table <> "lsp" then raise (InvalidValue(sprintf "reproduce: unknown table '%s' (known: teachers, lsp)" table))

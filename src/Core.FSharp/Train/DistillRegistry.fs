@@ -125,3 +125,54 @@ module DistillRegistry =
               "epochs", string tc.Epochs; "batch_graphs", string tc.BatchSize; "lr", string tc.Lr; "patience", string tc.Patience
               "seed", string seed; "loss", "BCE with logits + distillation"; "selection", "best validation micro-F1" ]
         Registry.outcomeOf "micro_f1" "gat-student" seed r.BestEpoch r.ValF1 r.TestF1 r.Params None r.Log config, term
+
+    // ---- point clouds: DGCNN teacher and a thin DGCNN student, each building its own kNN graphs ----
+
+    /// The thin student: EdgeConv 32-32-64-128 with k = 10 (so its graphs differ from the teacher's k = 20), a
+    /// 128-wide embedding and a 128-64 head; otherwise the teacher's design (Registry.pointConfig "dgcnn").
+    let pointStudent (inFeatures: int) (classes: int) =
+        { Registry.pointConfig "dgcnn" inFeatures classes with EdgeWidths = [ 32; 32; 64; 128 ]; K = 10; Embedding = 128; HeadWidths = [ 128; 64 ] }
+
+    /// LSP on every EdgeConv layer pair (Bahri et al. average three), lambda 1, every epoch.
+    let pointOptions =
+        { Pairs = [ for l in 0 .. 3 -> { TeacherLayer = l; StudentLayer = l } ]; Lambda = 1.0f; Schedule = DistillSchedule.Always }
+
+    let private pointPass (cfg: DgcnnConfig) (p: DgcnnParams) (s: DgcnnState) ctx (b: GraphBatch) x =
+        let r = Dgcnn.run cfg p s ctx (fun k h -> Knn.graph k true b.NodeGraph b.NumGraphs h) b.NodeGraph b.NumGraphs x
+        { Output = r.Output; Graphs = r.Graphs }, r.State
+
+    /// A trained teacher's parameters and batch-norm statistics from a run's named tensors (statistics prefixed
+    /// "state."), checked against the teacher's shapes.
+    let pointTeacherOf (data: PointCloudDataset) (named: (string * Tensor)[]) : DgcnnParams * DgcnnState =
+        let cfg = Registry.pointConfig "dgcnn" (data.Train.[0].Points.Shape.[1]) data.NumClasses
+        let ps = named |> Array.filter (fun (n, _) -> not (n.StartsWith "state.")) |> readOnlyDict
+        let ss = named |> Array.filter (fun (n, _) -> n.StartsWith "state.") |> Array.map (fun (n, t) -> n.Substring 6, t) |> readOnlyDict
+        Tree.ofNamed (Dgcnn.init cfg (Rng.create 0)) ps, Tree.ofNamed (Dgcnn.initState cfg) ss
+
+    /// Distil a DGCNN teacher into the thin student on MNIST point clouds (trainIdx / valIdx index data.Train; every
+    /// test cloud is scored by the selected student). LSP compares each EdgeConv pair on the union of the two kNN graphs.
+    let distillPoints (data: PointCloudDataset) (teacher: DgcnnParams * DgcnnState) (m: DistillMethod) (options: DistillOptions)
+                      (seed: int) (epochs: int option) (trainIdx: int[]) (valIdx: int[]) (onEpoch: EpochLog -> unit) : RunOutcome * float[] =
+        let f = data.Train.[0].Points.Shape.[1]
+        let tcfg = Registry.pointConfig "dgcnn" f data.NumClasses
+        let scfg = pointStudent f data.NumClasses
+        let preset = Registry.pointPreset "dgcnn"
+        let n = defaultArg epochs preset.Epochs
+        let cfg = { preset with Seed = seed; Epochs = n; Schedule = (match preset.Schedule with Cosine(_, lo) -> Cosine(n, lo) | s -> s) }
+        let tp, ts = teacher
+        let graphs = Array.append data.Train data.Test |> Array.map Registry.cloudAsGraph
+        let testIdx = Array.init data.Test.Length (fun i -> data.Train.Length + i)
+        let r, term =
+            DistillTrainer.trainDynamic cfg m options (Dgcnn.init scfg) (fun () -> Dgcnn.initState scfg) (pointPass scfg)
+                (fun b x -> fst (pointPass tcfg tp ts ForwardContext.Eval b x)) graphs trainIdx valIdx testIdx onEpoch
+        let name, kernel = DistillMethod.describe m
+        let config =
+            [ "role", "student"; "edgeconv", (scfg.EdgeWidths |> List.map string |> String.concat "-"); "k", string scfg.K
+              "embedding", string scfg.Embedding; "head", (scfg.HeadWidths |> List.map string |> String.concat "-")
+              "method", name; "kernel", kernel; "teacher_params", string (Tree.count tp)
+              "pairs", (options.Pairs |> List.map (fun p -> sprintf "edgeconv %d / %d" p.TeacherLayer p.StudentLayer) |> String.concat "; ")
+              "lambda", string options.Lambda; "lsp_graph", "union of the teacher's and the student's kNN graphs per layer"
+              "epochs", string cfg.Epochs; "batch_size", string cfg.BatchSize; "lr", string cfg.Lr; "schedule", sprintf "%A" cfg.Schedule
+              "train_clouds", string trainIdx.Length; "val_clouds", string valIdx.Length; "seed", string seed
+              "selection", "lowest validation loss (ties: accuracy)" ]
+        Registry.outcomeOf "accuracy" "dgcnn-student" seed r.BestEpoch r.ValAccuracy r.TestAccuracy r.Params (Some r.State) r.Log config, term

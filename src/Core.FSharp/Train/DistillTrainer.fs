@@ -57,6 +57,10 @@ type NodeDistillConfig =
       /// Layer pairs, lambda and schedule of the FitNet / AT / LSP term (KD uses its own alpha).
       Options: DistillOptions }
 
+/// A dynamic-graph model's pass (DGCNN): its output and the kNN graph each graph layer built, Graphs.[l] aligned
+/// with Output.Hidden.[l].
+type DynamicPass = { Output: ModelOutput; Graphs: Csr list }
+
 /// A student's training run: the selected student and the mean distillation term per epoch (0 when off).
 type NodeDistillResult<'P> = { Result: NodeTrainResult<'P>; DistillLoss: float[] }
 
@@ -197,3 +201,56 @@ module DistillTrainer =
         let epochs = r.Log.Length
         { Params = r.Params.Student; BestEpoch = r.BestEpoch; ValF1 = r.ValF1; TestF1 = r.TestF1; Log = r.Log },
         Array.init epochs (fun e -> if termCount.[e] = 0 then 0.0 else termSum.[e] / float termCount.[e])
+
+    /// Distil a dynamic-graph classifier (DGCNN on point clouds): per training batch the frozen teacher's pass on the
+    /// same clouds (`teacher batch x`, inference mode) and the student's; cross-entropy plus, for LSP, weight(epoch)
+    /// x the mean over the layer pairs (indices into the graph layers) of the LSP loss on the union of the two kNN
+    /// graphs, or Hinton KD on the logits. FitNet and AT are not defined here (the table's baselines are the student
+    /// alone and KD). Selection on validation as GraphTrainer; returns the run and the mean term per epoch.
+    let trainDynamic (cfg: GraphTrainConfig) (m: DistillMethod) (options: DistillOptions) (init: Rng -> 'P) (initState: unit -> 'S)
+                     (student: 'P -> 'S -> ForwardContext -> GraphBatch -> Tensor -> DynamicPass * 'S) (teacher: GraphBatch -> Tensor -> DynamicPass)
+                     (graphs: GraphSample[]) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit)
+                     : GraphTrainResult<'P, 'S> * float[] =
+        DistillOptions.validate options
+        match m with
+        | DistillMethod.FitNet | DistillMethod.AttentionTransfer _ ->
+            invalidArg "m" "DistillTrainer.trainDynamic: FitNet and attention transfer are not available for dynamic graphs; use none, kd or lsp"
+        | _ -> ()
+        // the student's graphs of the pass just run, read by the loss right after it (one pass at a time)
+        let mutable lastGraphs : Csr list = []
+        let spec =
+            { GraphSpec.Init = init; InitState = initState
+              Forward = fun p s ctx b x ->
+                  let pass, s' = student p s ctx b x
+                  lastGraphs <- pass.Graphs
+                  pass.Output, s' }
+        let termSum = Array.zeroCreate<float> cfg.Epochs
+        let termCount = Array.zeroCreate<int> cfg.Epochs
+        let resolve (count: int) (i: int) = if i < 0 then count + i else i
+        let loss epoch (b: PreparedBatch) (_: 'P) (out: ModelOutput) =
+            let ce = Loss.crossEntropy out.Logits b.Labels
+            let total, term =
+                match m with
+                | DistillMethod.Kd(temperature, alpha) ->
+                    let t = teacher b.Batch b.Features
+                    let soft = Kd.soft temperature t.Output.Logits out.Logits
+                    ce * (1.0f - alpha) + soft * alpha, float soft.Item0
+                | DistillMethod.Lsp score when DistillOptions.weight options epoch > 0.0f ->
+                    let t = teacher b.Batch b.Features
+                    let tg, sg = Array.ofList t.Graphs, Array.ofList lastGraphs
+                    let th, sh = Array.ofList t.Output.Hidden, Array.ofList out.Hidden
+                    let pairs =
+                        options.Pairs |> List.map (fun p ->
+                            let ti, si = resolve tg.Length p.TeacherLayer, resolve sg.Length p.StudentLayer
+                            if ti < 0 || ti >= tg.Length || si < 0 || si >= sg.Length then
+                                invalidArg "options" (sprintf "DistillTrainer.trainDynamic: layer pair (%d, %d) is outside the teacher's %d and the student's %d graph layers"
+                                                          p.TeacherLayer p.StudentLayer tg.Length sg.Length)
+                            { TeacherGraph = tg.[ti]; StudentGraph = sg.[si]; Teacher = th.[ti]; Student = sh.[si] })
+                    let d = DynamicStructure.meanLoss score pairs
+                    ce + d * DistillOptions.weight options epoch, float d.Item0
+                | _ -> ce, 0.0
+            termSum.[epoch] <- termSum.[epoch] + term
+            termCount.[epoch] <- termCount.[epoch] + 1
+            total
+        let r = GraphTrainer.trainWith loss cfg spec graphs trainIdx valIdx testIdx onEpoch
+        r, Array.init r.Log.Length (fun e -> if termCount.[e] = 0 then 0.0 else termSum.[e] / float termCount.[e])

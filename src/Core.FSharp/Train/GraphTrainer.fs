@@ -59,8 +59,10 @@ module GraphTrainer =
             n <- n + k
         if n = 0 then nan, nan else loss / float n, correct / float n
 
-    let train (cfg: GraphTrainConfig) (spec: GraphSpec<'P, 'S>) (graphs: GraphSample[]) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[])
-              (onEpoch: EpochLog -> unit) : GraphTrainResult<'P, 'S> =
+    /// Train with a custom objective `loss epoch batch params output` on each training batch (validation and test
+    /// are scored as always: cross-entropy and accuracy).
+    let trainWith (loss: int -> PreparedBatch -> 'P -> ModelOutput -> Tensor) (cfg: GraphTrainConfig) (spec: GraphSpec<'P, 'S>)
+                  (graphs: GraphSample[]) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit) : GraphTrainResult<'P, 'S> =
         if cfg.Epochs < 1 then invalidArg "Epochs" "at least one epoch is needed"
         if trainIdx.Length = 0 then invalidArg "trainIdx" "the training part is empty"
         let root = Rng.create cfg.Seed
@@ -81,15 +83,15 @@ module GraphTrainer =
             let mutable correct = 0.0
             for bi, idx in chunks cfg.BatchSize order |> Array.indexed do
                 let b = prepare graphs idx
-                let loss, g, (logits, newState) =
+                let lossValue, g, (logits, newState) =
                     Autodiff.valueAndGradAux (fun q ->
                         let out, ns = spec.Forward q s (ForwardContext.Train batchKeys.[bi]) b.Batch b.Features
-                        Loss.crossEntropy out.Logits b.Labels, (out.Logits, ns)) p
+                        loss epoch b q out, (out.Logits, ns)) p
                 let np, nst = Optim.step opt lr opState p g
                 p <- np
                 opState <- nst
                 s <- newState
-                lossSum <- lossSum + float loss * float idx.Length
+                lossSum <- lossSum + float lossValue * float idx.Length
                 correct <- correct + Loss.accuracy logits b.Labels * float idx.Length
             let valLoss, valAcc = if valBatches.Length = 0 then nan, nan else evaluate spec p s valBatches
             let entry =
@@ -106,3 +108,8 @@ module GraphTrainer =
         let _, testAcc = evaluate spec bp bs (chunks cfg.EvalBatchSize testIdx |> Array.map (prepare graphs))
         { Params = bp; State = bs; BestEpoch = sel.BestEpoch; ValAccuracy = (if valBatches.Length = 0 then nan else sel.BestMetric)
           TestAccuracy = testAcc; Log = log.ToArray() }
+
+    /// Train on cross-entropy, the usual objective.
+    let train (cfg: GraphTrainConfig) (spec: GraphSpec<'P, 'S>) (graphs: GraphSample[]) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[])
+              (onEpoch: EpochLog -> unit) : GraphTrainResult<'P, 'S> =
+        trainWith (fun _ b _ out -> Loss.crossEntropy out.Logits b.Labels) cfg spec graphs trainIdx valIdx testIdx onEpoch

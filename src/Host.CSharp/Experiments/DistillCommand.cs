@@ -29,12 +29,17 @@ public static class DistillCommand
         var root = DataRoot.Resolve(OptionModule.IsSome(o.Data) ? o.Data.Value : null);
         string dataset = DatasetCatalog.Canonical(o.Dataset);
         bool inductive = DatasetCatalog.IsInductiveDataset(dataset);
-        if (!DatasetCatalog.IsNodeDataset(dataset) && !inductive)
-            throw new GcnKdUserError($"distill runs on the Planetoid node datasets ({string.Join(", ", DatasetCatalog.NodeDatasets)}) and PPI; " +
-                                     $"{dataset} is not one of them (MNIST-points distillation is not available yet)");
+        bool points = DatasetCatalog.IsPointDataset(dataset);
+        if (!DatasetCatalog.IsNodeDataset(dataset) && !inductive && !points)
+            throw new GcnKdUserError($"distill runs on the Planetoid node datasets ({string.Join(", ", DatasetCatalog.NodeDatasets)}), PPI and MNIST-points; " +
+                                     $"{dataset} is not one of them");
+        if (!points && (OptionModule.IsSome(o.Points) || OptionModule.IsSome(o.TrainSize)))
+            throw new GcnKdUserError($"--points and --train-size apply to MNIST-points, not {dataset}");
+        if (points && o.Method is "fitnet" or "at")
+            throw new GcnKdUserError($"--method {o.Method} is not available on MNIST-points (dynamic kNN graphs); use none, kd or lsp");
         var method = DistillMethodModule.ofName(o.Method, o.Kernel);
         // node datasets: last hidden layers, every epoch; PPI: the released code's pairing and its first-30-epochs schedule
-        var defaults = inductive ? DistillRegistry.ppiOptions : DistillRegistry.defaultOptions;
+        var defaults = inductive ? DistillRegistry.ppiOptions : points ? DistillRegistry.pointOptions : DistillRegistry.defaultOptions;
         var options = new DistillOptions(defaults.Pairs, o.Lambda,
             OptionModule.IsSome(o.DistillEpochs) ? DistillSchedule.NewFirstEpochs(o.DistillEpochs.Value) : defaults.Schedule);
         var epochs = OptionModule.IsSome(o.Epochs) ? FSharpOption<int>.Some(o.Epochs.Value) : FSharpOption<int>.None;
@@ -44,7 +49,36 @@ public static class DistillCommand
         double teacherTest;
         int teacherParams;
 
-        if (inductive)
+        if (points)
+        {
+            int numPoints = OptionModule.IsSome(o.Points) ? o.Points.Value : DatasetCatalog.DefaultPoints;
+            var data = DatasetCatalog.LoadPoints(root, dataset, numPoints);
+            var (train, val) = TrainCommand.PointParts(data, OptionModule.IsSome(o.TrainSize) ? o.TrainSize.Value : null);
+            var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"MNIST train/test, {numPoints} points, {train.Length} training / {val.Length} validation / {data.Test.Length} test clouds" };
+            (string, Tensor)[] named;
+            if (OptionModule.IsSome(o.Teacher))
+            {
+                named = CheckpointFile.Load(o.Teacher.Value).Tensors.ToArray();
+                progress.WriteLine($"  teacher: loaded {Path.GetFullPath(o.Teacher.Value)}");
+            }
+            else
+            {
+                progress.WriteLine("  teacher: training (seed 0)");
+                var outcome = Registry.trainPoints("dgcnn", data, 0, epochs, train, val, TrainCommand.Progress(progress, "teacher", 1));
+                dir.Sub("teacher").WriteRun(outcome, meta);
+                named = outcome.Tensors.Select(t => (t.Item1, t.Item2)).ToArray();
+            }
+            Tuple<DgcnnParams, DgcnnState> teacher;
+            try { teacher = DistillRegistry.pointTeacherOf(data, named.Select(t => Tuple.Create(t.Item1, t.Item2)).ToArray()); }
+            catch (ArgumentException e) { throw new GcnKdUserError($"teacher checkpoint {o.Teacher.Value} does not fit the DGCNN teacher: {e.Message}", e); }
+            var tcfg = Registry.pointConfig("dgcnn", data.Train[0].Points.Shape[1], data.NumClasses);
+            teacherParams = Tree.count(teacher.Item1);
+            teacherTest = PointTeacherTest(data, tcfg, teacher);
+            progress.WriteLine($"  teacher: {teacherParams} parameters, test accuracy {100 * teacherTest:F2}");
+            for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
+                runs.Add(Student(DistillRegistry.distillPoints(data, teacher.Item1, teacher.Item2, method, options, s, epochs, train, val, TrainCommand.Progress(progress, $"seed {s}", 1)), s, dir, meta, progress));
+        }
+        else if (inductive)
         {
             var data = DatasetCatalog.LoadInductive(root, dataset);
             var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"inductive: {data.Train.Length}/{data.Val.Length}/{data.Test.Length} graphs, micro-F1" };
@@ -96,6 +130,17 @@ public static class DistillCommand
             w.WriteEndObject();
         });
         return summary;
+    }
+
+    static double PointTeacherTest(PointCloudDataset data, DgcnnConfig cfg, Tuple<DgcnnParams, DgcnnState> teacher)
+    {
+        var graphs = data.Test.Select(Registry.cloudAsGraph).ToArray();
+        var spec = new GraphSpec<DgcnnParams, DgcnnState>(
+            FuncConvert.FromFunc<Rng, DgcnnParams>(r => teacher.Item1), FuncConvert.FromFunc(() => teacher.Item2),
+            FuncConvert.FromFunc<DgcnnParams, DgcnnState, ForwardContext, GraphBatch, Tensor, Tuple<ModelOutput, DgcnnState>>((p, st, ctx, b, x) =>
+                Dgcnn.forward(cfg, p, st, ctx, FuncConvert.FromFunc<int, Tensor, Csr>((k, h) => Knn.graph(k, true, b.NodeGraph, b.NumGraphs, h)), b.NodeGraph, b.NumGraphs, x)));
+        var batches = GraphTrainer.chunks(64, Enumerable.Range(0, graphs.Length).ToArray()).Select(idx => GraphTrainer.prepare(graphs, idx)).ToArray();
+        return GraphTrainer.evaluate(spec, teacher.Item1, teacher.Item2, batches).Item2;
     }
 
     static GatParams LoadTeacher(string path, GatParams template, TextWriter progress)

@@ -34,7 +34,7 @@ public static class ReproduceLsp
                 var teacher = first ? FSharpOption<string>.None
                     : FSharpOption<string>.Some(Path.Combine(runs, $"{dataset}-lsp", "none", "teacher", "model.safetensors"));
                 var opts = new GcnKd.Cli.DistillCliOptions(dataset, method, kernel, 1.0f, FSharpOption<int>.None, 0, Seeds,
-                    o.Quick ? FSharpOption<int>.Some(2) : FSharpOption<int>.None, teacher, o.Data, outDir);
+                    o.Quick ? FSharpOption<int>.Some(2) : FSharpOption<int>.None, teacher, FSharpOption<int>.None, FSharpOption<int>.None, o.Data, outDir);
                 progress.WriteLine($"== {dataset} / {name}");
                 var s = DistillCommand.Execute(opts, progress, o.Quick ? 1 : int.MaxValue);
                 string command = $"gcnkd distill --dataset {dataset} --method {method}" + (method == "lsp" ? $" --kernel {kernel}" : "") +
