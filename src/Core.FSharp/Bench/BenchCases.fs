@@ -179,12 +179,40 @@ module BenchCases =
                       state <- nst
                       s <- ns }
 
+    /// One epoch (full-batch step) of the LSP experiments' GAT student on Cora, distilled with `m` from the teacher's
+    /// outputs (DistillRegistry's models; an untrained teacher costs the same): "none" against "lsp" is the per-epoch
+    /// overhead of LSP over the student alone.
+    let epochStudentCora (name: string) (m: Train.DistillMethod) (cora: unit -> NodeDataset) =
+        { Name = name
+          Setup = fun () ->
+              let data = cora ()
+              let f, c = data.Features.Shape.[1], data.NumClasses
+              let teacher = Train.DistillRegistry.teacherOutputs data (Gat.init (Train.DistillRegistry.nodeTeacher f c) (Rng.create 1))
+              let scfg = Train.DistillRegistry.nodeStudent f c
+              let adj = Gat.prepare data.Adj
+              let lspGraph = Graph.removeSelfLoops data.Adj
+              let forward p ctx = Gat.forward scfg p ctx adj data.Features
+              let yTrain = data.Train |> Array.map (fun i -> data.Labels.[i])
+              let opt = Optim.adam 5e-4f
+              let mutable p : Train.DistilledParams<GatParams> = { Student = Gat.init scfg (Rng.create 0); Regressors = [] }
+              let mutable state = Optim.init opt p
+              let mutable key = Rng.create 2
+              fun () ->
+                  let k, next = Rng.split key
+                  key <- next
+                  let _, _, _, np, ns =
+                      Train.DistillTrainer.step opt 0.005f m Train.DistillRegistry.defaultOptions 1.0f forward lspGraph teacher data.Train yTrain k p state
+                  p <- np
+                  state <- ns }
+
     /// The cases on real data: Cora (Planetoid, row-normalised features) and PROTEINS (GIN format), each loaded by
     /// the host's function when a case that needs it is set up.
     let withData (cora: unit -> NodeDataset) (proteins: unit -> GraphDataset) : BenchCase list =
         [ epochGcnCora cora
           epochGatCora cora
-          epochGin5Proteins proteins ]
+          epochGin5Proteins proteins
+          epochStudentCora "student_epoch_cora" Train.DistillMethod.StudentAlone cora
+          epochStudentCora "student_lsp_epoch_cora" (Train.DistillMethod.Lsp LspScore.defaultRbf) cora ]
 
     /// Every case on synthetic inputs, in report order.
     let all : BenchCase list =

@@ -85,6 +85,28 @@ module DistillTrainer =
         | DistillMethod.AttentionTransfer p -> mean (pairs |> List.map (fun (t, s) -> AttentionTransfer.loss p t s))
         | DistillMethod.Lsp score -> mean (pairs |> List.map (fun (t, s) -> LocalStructure.loss score graph t s))
 
+    /// One full-batch student step: forward in training mode with `key`, the task loss on the training nodes plus
+    /// the method's term (KD on every node, or `weight` x the feature term), backward, an optimiser step. Returns the
+    /// loss, the training nodes' logits, the term's value and the new parameters and optimiser state.
+    let step (opt: OptimizerConfig) (lr: float32) (m: DistillMethod) (options: DistillOptions) (weight: float32)
+             (forward: 'P -> ForwardContext -> ModelOutput) (graph: Csr) (teacher: ModelOutput) (trainNodes: int[]) (yTrain: int[])
+             (key: Rng) (p: DistilledParams<'P>) (state: OptState<DistilledParams<'P>>) =
+        let loss, g, (trainLogits: Tensor, term: float) =
+            Autodiff.valueAndGradAux (fun (q: DistilledParams<'P>) ->
+                let out = forward q.Student (ForwardContext.Train key)
+                let l = Sparse.gatherRows trainNodes out.Logits
+                let ce = Loss.crossEntropy l yTrain
+                match m with
+                | DistillMethod.Kd(t, alpha) ->
+                    let soft = Kd.soft t teacher.Logits out.Logits
+                    ce * (1.0f - alpha) + soft * alpha, (l, float soft.Item0)
+                | _ ->
+                    match (if weight > 0.0f then featureTerm m options graph q.Regressors teacher out else None) with
+                    | Some d -> ce + d * weight, (l, float d.Item0)
+                    | None -> ce, (l, 0.0)) p
+        let np, ns = Optim.step opt lr state p g
+        loss, trainLogits, term, np, ns
+
     /// Train a student against a frozen teacher's outputs (`teacher`: logits and hidden features of every node,
     /// computed once in inference mode). `graph` holds the neighbourhoods LSP compares (the data's edges).
     let train (cfg: NodeDistillConfig) (spec: NodeSpec<'P>) (graph: Csr) (teacher: ModelOutput) (labels: int[])
@@ -116,21 +138,8 @@ module DistillTrainer =
         let distillLog = ResizeArray()
         let mutable epoch = 0
         while epoch < tc.Epochs && not (Selection.shouldStop tc.Patience sel) do
-            let w = DistillOptions.weight cfg.Options epoch
-            let loss, g, (trainLogits: Tensor, term: float) =
-                Autodiff.valueAndGradAux (fun (q: DistilledParams<'P>) ->
-                    let out = spec.Forward q.Student (ForwardContext.Train epochKeys.[epoch])
-                    let l = Sparse.gatherRows trainNodes out.Logits
-                    let ce = Loss.crossEntropy l yTrain
-                    match cfg.Method with
-                    | DistillMethod.Kd(t, alpha) ->
-                        let soft = Kd.soft t teacher.Logits out.Logits
-                        ce * (1.0f - alpha) + soft * alpha, (l, float soft.Item0)
-                    | m ->
-                        match (if w > 0.0f then featureTerm m cfg.Options graph q.Regressors teacher out else None) with
-                        | Some d -> ce + d * w, (l, float d.Item0)
-                        | None -> ce, (l, 0.0)) p
-            let np, ns = Optim.step opt tc.Lr state p g
+            let loss, trainLogits, term, np, ns =
+                step opt tc.Lr cfg.Method cfg.Options (DistillOptions.weight cfg.Options epoch) spec.Forward graph teacher trainNodes yTrain epochKeys.[epoch] p state
             p <- np
             state <- ns
             let _, valAcc as v = NodeTrainer.evaluate (spec.Forward p.Student ForwardContext.Eval).Logits labels valNodes
