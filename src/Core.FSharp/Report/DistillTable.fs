@@ -36,7 +36,7 @@ module DistillTable =
     /// The gain over the student alone and whether it exceeds one standard deviation of both runs (the larger).
     let gain (rows: DistillRow list) (r: DistillRow) : (float * bool) option =
         match baseline rows r.Dataset with
-        | Some b when r.Method <> "none" ->
+        | Some b when r.Method <> "none" && not (Double.IsNaN r.Mean || Double.IsNaN b.Mean) ->
             let d = r.Mean - b.Mean
             Some(d, d > max r.Std b.Std)
         | _ -> None
