@@ -1,0 +1,49 @@
+/// Result tables: the Markdown status/gain columns and the JSON fields (numbers as numbers, NaN and absent as null).
+module GcnKd.Tests.ReportTests
+
+open System
+open System.Text.Json
+open Xunit
+open GcnKd.Report
+
+let private teacherRow mean target =
+    { Dataset = "MUTAG"; Model = "gin"; Protocol = "10-fold"; Metric = "accuracy (%)"; Mean = mean; Std = 9.17; N = 30; Params = 31192
+      Published = Some 89.4; Target = target; Command = "gcnkd train --dataset MUTAG" }
+
+[<Fact>]
+let ``the teachers table marks each row against its target, and its JSON keeps numbers and nulls`` () =
+    let md = ResultTable.markdown "T" "p" [ teacherRow 85.37 (Some 85.0); teacherRow 84.44 (Some 85.0); teacherRow 70.0 None ]
+    Assert.Contains("| 85.37 | 9.17 | 30 | 31192 | 89.40 | meets >= 85.00 |", md)
+    Assert.Contains("| 84.44 | 9.17 | 30 | 31192 | 89.40 | **below 85.00** |", md)
+    use doc = JsonDocument.Parse(ResultTable.json "T" [ teacherRow nan (Some 85.0); teacherRow 70.0 None ])
+    let rows = doc.RootElement.GetProperty "rows"
+    Assert.Equal(JsonValueKind.Null, rows.[0].GetProperty("mean").ValueKind)
+    Assert.Equal(85.0, rows.[0].GetProperty("target").GetDouble())
+    Assert.Equal(JsonValueKind.Null, rows.[1].GetProperty("target").ValueKind)
+    Assert.Equal(30, rows.[1].GetProperty("n").GetInt32())
+
+let private distillRow meth mean std =
+    { Dataset = "Cora"; Teacher = "T"; Student = "S"; Method = meth; Kernel = "-"; Metric = "accuracy (%)"; Mean = mean; Std = std; N = 10
+      TeacherParams = 437525; StudentParams = 23525; TeacherMetric = 81.7; Published = None; Command = "c" }
+
+[<Fact>]
+let ``the distillation table's gain over the student alone counts only beyond one standard deviation of both`` () =
+    let rows = [ distillRow "none" 79.52 1.62; distillRow "kd" 82.49 0.83; distillRow "lsp" 79.73 1.28; distillRow "at" 81.0 1.7 ]
+    Assert.Equal(None, DistillTable.gain rows rows.[0])
+    let d, beyond = (DistillTable.gain rows rows.[1]).Value
+    Assert.Equal(2.97, d, 6)
+    Assert.True beyond
+    Assert.False(snd (DistillTable.gain rows rows.[2]).Value)
+    // +1.48 is below the larger of the two deviations (1.7), so it does not count
+    Assert.False(snd (DistillTable.gain rows rows.[3]).Value)
+    let md = DistillTable.markdown "L" "p" rows
+    Assert.Contains("**+2.97** (> 1 std)", md)
+    Assert.Contains("+0.21 (within 1 std)", md)
+    // a row not run (NaN) has no gain, and its JSON says null
+    let notRun = rows @ [ { distillRow "fitnet" nan nan with N = 0 } ]
+    Assert.Equal(None, DistillTable.gain notRun (List.last notRun))
+    use doc = JsonDocument.Parse(DistillTable.json "L" notRun)
+    let last = (doc.RootElement.GetProperty "rows").[4]
+    Assert.Equal(JsonValueKind.Null, last.GetProperty("gain_over_student_alone").ValueKind)
+    Assert.Equal(JsonValueKind.Null, last.GetProperty("mean").ValueKind)
+    Assert.True((doc.RootElement.GetProperty "rows").[1].GetProperty("gain_beyond_one_std").GetBoolean())
