@@ -87,6 +87,10 @@ let ``distill refuses datasets it cannot run and teacher checkpoints that do not
         { DistillCliOptions.Dataset = dataset; Method = "lsp"; Kernel = "rbf"; Lambda = 1.0f; DistillEpochs = None; Seed = 0; Seeds = 1
           Epochs = Some 1; Teacher = teacher; Points = None; TrainSize = None; Data = Some dataRoot.Value.Path; Out = dir.Path }
     userError [ "distill runs on the Planetoid node datasets"; "MUTAG" ] (fun () -> DistillCommand.Execute(opts "MUTAG" None, TextWriter.Null))
+    userError [ "--method fitnet is not available on MNIST-points"; "none, kd or lsp" ]
+        (fun () -> DistillCommand.Execute({ opts "MNIST-points" None with Method = "fitnet" }, TextWriter.Null))
+    userError [ "--points and --train-size apply to MNIST-points, not Cora" ]
+        (fun () -> DistillCommand.Execute({ opts "Cora" None with TrainSize = Some 100 }, TextWriter.Null))
     let bogus = Path.Combine(dir.Path, "bogus.safetensors")
     File.WriteAllText(bogus, "not a checkpoint")
     userError [ bogus; "safetensors" ] (fun () -> DistillCommand.Execute(opts "Cora" (Some bogus), TextWriter.Null))
