@@ -49,11 +49,8 @@ module DistillRegistry =
               "selection", "best validation accuracy" ]
         Registry.outcomeOf "accuracy" "gat-teacher" seed r.BestEpoch r.ValAccuracy r.TestAccuracy r.Params None r.Log config, r.Params
 
-    /// Teacher parameters from a checkpoint's named tensors (as written by trainNodeTeacher's run), checked
-    /// against the teacher's shapes for this dataset.
-    let loadNodeTeacher (data: NodeDataset) (named: System.Collections.Generic.IReadOnlyDictionary<string, Tensor>) : GatParams =
-        let cfg = nodeTeacher data.Features.Shape.[1] data.NumClasses
-        Tree.ofNamed (Gat.init cfg (Rng.create 0)) named
+    /// The node teacher's parameters shaped for this dataset (a checkpoint template).
+    let nodeTeacherTemplate (data: NodeDataset) = Gat.init (nodeTeacher data.Features.Shape.[1] data.NumClasses) (Rng.create 0)
 
     /// Distil the teacher's outputs into a fresh student with one method; returns the run (the student's
     /// parameters) and the distillation term per epoch.
@@ -138,7 +135,7 @@ module DistillRegistry =
         { Pairs = [ for l in 0 .. 3 -> { TeacherLayer = l; StudentLayer = l } ]; Lambda = 1.0f; Schedule = DistillSchedule.Always }
 
     let private pointPass (cfg: DgcnnConfig) (p: DgcnnParams) (s: DgcnnState) ctx (b: GraphBatch) x =
-        let r = Dgcnn.run cfg p s ctx (fun k h -> Knn.graph k true b.NodeGraph b.NumGraphs h) b.NodeGraph b.NumGraphs x
+        let r = Dgcnn.run cfg p s ctx (Registry.pointKnn b) b.NodeGraph b.NumGraphs x
         { Output = r.Output; Graphs = r.Graphs }, r.State
 
     /// A trained teacher's parameters and batch-norm statistics from a run's named tensors (statistics prefixed
@@ -149,6 +146,14 @@ module DistillRegistry =
         let ss = named |> Array.filter (fun (n, _) -> n.StartsWith "state.") |> Array.map (fun (n, t) -> n.Substring 6, t) |> readOnlyDict
         Tree.ofNamed (Dgcnn.init cfg (Rng.create 0)) ps, Tree.ofNamed (Dgcnn.initState cfg) ss
 
+    /// A DGCNN teacher's accuracy on every test cloud (for a loaded teacher; a trained one reports it in its run).
+    let pointTeacherTest (data: PointCloudDataset) (tp: DgcnnParams) (ts: DgcnnState) : float =
+        let cfg = Registry.pointConfig "dgcnn" (data.Train.[0].Points.Shape.[1]) data.NumClasses
+        let graphs, testIdx = Registry.pointGraphs data
+        let eval = Registry.pointPreset "dgcnn"
+        let batches = GraphTrainer.chunks eval.EvalBatchSize testIdx |> Array.map (GraphTrainer.prepare graphs)
+        snd (GraphTrainer.evaluate (Registry.pointSpec cfg) tp ts batches)
+
     /// Distil a DGCNN teacher into the thin student on MNIST point clouds (trainIdx / valIdx index data.Train; every
     /// test cloud is scored by the selected student). LSP compares each EdgeConv pair on the union of the two kNN graphs.
     let distillPoints (data: PointCloudDataset) (teacher: DgcnnParams * DgcnnState) (m: DistillMethod) (options: DistillOptions)
@@ -156,12 +161,9 @@ module DistillRegistry =
         let f = data.Train.[0].Points.Shape.[1]
         let tcfg = Registry.pointConfig "dgcnn" f data.NumClasses
         let scfg = pointStudent f data.NumClasses
-        let preset = Registry.pointPreset "dgcnn"
-        let n = defaultArg epochs preset.Epochs
-        let cfg = { preset with Seed = seed; Epochs = n; Schedule = (match preset.Schedule with Cosine(_, lo) -> Cosine(n, lo) | s -> s) }
+        let cfg = Registry.pointTrainConfig "dgcnn" seed epochs
         let tp, ts = teacher
-        let graphs = Array.append data.Train data.Test |> Array.map Registry.cloudAsGraph
-        let testIdx = Array.init data.Test.Length (fun i -> data.Train.Length + i)
+        let graphs, testIdx = Registry.pointGraphs data
         let r, term =
             DistillTrainer.trainDynamic cfg m options (Dgcnn.init scfg) (fun () -> Dgcnn.initState scfg) (pointPass scfg)
                 (fun b x -> fst (pointPass tcfg tp ts ForwardContext.Eval b x)) graphs trainIdx valIdx testIdx onEpoch

@@ -64,8 +64,21 @@ type DynamicPass = { Output: ModelOutput; Graphs: Csr list }
 /// A student's training run: the selected student and the mean distillation term per epoch (0 when off).
 type NodeDistillResult<'P> = { Result: NodeTrainResult<'P>; DistillLoss: float[] }
 
+/// The distillation term's mean per epoch over the training batches of a mini-batch trainer.
+type private EpochTerms(epochs: int) =
+    let sums = Array.zeroCreate<float> epochs
+    let counts = Array.zeroCreate<int> epochs
+    member _.Add(epoch: int, term: float) =
+        sums.[epoch] <- sums.[epoch] + term
+        counts.[epoch] <- counts.[epoch] + 1
+    /// The means of the first `ran` epochs (0 for an epoch without batches).
+    member _.Means(ran: int) = Array.init ran (fun e -> if counts.[e] = 0 then 0.0 else sums.[e] / float counts.[e])
+
 [<RequireQualifiedAccess>]
 module DistillTrainer =
+    /// A teacher's outputs as constants (no gradient reaches the teacher).
+    let private frozen (o: ModelOutput) = { Logits = o.Logits.Detach(); Hidden = o.Hidden |> List.map (fun h -> h.Detach()) }
+
     /// Widths of the teacher and student features each pair reads (FitNet's regressor shapes).
     let pairWidths (options: DistillOptions) (teacher: ModelOutput) (student: ModelOutput) =
         DistillOptions.select options teacher student |> List.map (fun (t, s) -> s.Shape.[1], t.Shape.[1])
@@ -116,7 +129,7 @@ module DistillTrainer =
         DistillOptions.validate cfg.Options
         if teacher.Logits.Shape.[0] <> labels.Length then
             invalidArg "teacher" (sprintf "DistillTrainer: the teacher's logits cover %d nodes, the labels %d" teacher.Logits.Shape.[0] labels.Length)
-        let teacher = { Logits = teacher.Logits.Detach(); Hidden = teacher.Hidden |> List.map (fun h -> h.Detach()) }
+        let teacher = frozen teacher
         let root = Rng.create tc.Seed
         let initKey, rest = Rng.split root
         let regKey, epochRoot = Rng.split rest
@@ -173,9 +186,8 @@ module DistillTrainer =
         DistillOptions.validate options
         if teacher.Length <> data.Train.Length then
             invalidArg "teacher" (sprintf "DistillTrainer.trainInductive: %d teacher outputs for %d training graphs" teacher.Length data.Train.Length)
-        let teacher = teacher |> Array.map (fun o -> { Logits = o.Logits.Detach(); Hidden = o.Hidden |> List.map (fun h -> h.Detach()) })
-        let termSum = Array.zeroCreate<float> cfg.Epochs
-        let termCount = Array.zeroCreate<int> cfg.Epochs
+        let teacher = Array.map frozen teacher
+        let terms = EpochTerms cfg.Epochs
         let wrapped =
             { InductiveSpec.Init = fun rng ->
                 let k1, k2 = Rng.split rng
@@ -203,13 +215,12 @@ module DistillTrainer =
                     match (if w > 0.0f then featureTerm m options b.Batch.Adj q.Regressors t out else None) with
                     | Some d -> bce + d * w, float d.Item0
                     | None -> bce, 0.0
-            termSum.[epoch] <- termSum.[epoch] + term
-            termCount.[epoch] <- termCount.[epoch] + 1
+            terms.Add(epoch, term)
             total
         let r = InductiveTrainer.trainWith loss cfg wrapped data onEpoch
         let epochs = r.Log.Length
         { Params = r.Params.Student; BestEpoch = r.BestEpoch; ValF1 = r.ValF1; TestF1 = r.TestF1; Log = r.Log },
-        Array.init epochs (fun e -> if termCount.[e] = 0 then 0.0 else termSum.[e] / float termCount.[e])
+        terms.Means epochs
 
     /// Distil a dynamic-graph classifier (DGCNN on point clouds): per training batch the frozen teacher's pass on the
     /// same clouds (`teacher batch x`, inference mode) and the student's; cross-entropy plus, for LSP, weight(epoch)
@@ -233,8 +244,7 @@ module DistillTrainer =
                   let pass, s' = student p s ctx b x
                   lastGraphs <- pass.Graphs
                   pass.Output, s' }
-        let termSum = Array.zeroCreate<float> cfg.Epochs
-        let termCount = Array.zeroCreate<int> cfg.Epochs
+        let terms = EpochTerms cfg.Epochs
         let resolve (count: int) (i: int) = if i < 0 then count + i else i
         let loss epoch (b: PreparedBatch) (_: 'P) (out: ModelOutput) =
             let ce = Loss.crossEntropy out.Logits b.Labels
@@ -258,8 +268,7 @@ module DistillTrainer =
                     let d = DynamicStructure.meanLoss score pairs
                     ce + d * DistillOptions.weight options epoch, float d.Item0
                 | _ -> ce, 0.0
-            termSum.[epoch] <- termSum.[epoch] + term
-            termCount.[epoch] <- termCount.[epoch] + 1
+            terms.Add(epoch, term)
             total
         let r = GraphTrainer.trainWith loss cfg spec graphs trainIdx valIdx testIdx onEpoch
-        r, Array.init r.Log.Length (fun e -> if termCount.[e] = 0 then 0.0 else termSum.[e] / float termCount.[e])
+        r, terms.Means r.Log.Length

@@ -144,20 +144,31 @@ module Registry =
 
     /// Train a point-cloud classifier: trainIdx and valIdx index data.Train (the validation part is carved from the
     /// training clouds), and the selected model alone is scored on every test cloud.
-    let trainPoints (model: string) (data: PointCloudDataset) (seed: int) (epochs: int option) (trainIdx: int[]) (valIdx: int[])
-                    (onEpoch: EpochLog -> unit) : RunOutcome =
+    /// The point preset for a run: seed set, epochs overridable, a cosine schedule stretched over those epochs.
+    let pointTrainConfig (model: string) (seed: int) (epochs: int option) : GraphTrainConfig =
         let preset = pointPreset model
         let n = defaultArg epochs preset.Epochs
-        let cfg = { preset with Seed = seed; Epochs = n; Schedule = (match preset.Schedule with Cosine (_, m) -> Cosine(n, m) | s -> s) }
+        { preset with Seed = seed; Epochs = n; Schedule = (match preset.Schedule with Cosine (_, m) -> Cosine(n, m) | s -> s) }
+
+    /// The kNN graphs DGCNN builds per layer within each cloud of a batch (each point among its own neighbours).
+    let pointKnn (b: GraphBatch) = fun k h -> Knn.graph k true b.NodeGraph b.NumGraphs h
+
+    /// A DGCNN as the graph trainer sees it.
+    let pointSpec (mc: DgcnnConfig) : GraphSpec<DgcnnParams, DgcnnState> =
+        { Init = Dgcnn.init mc; InitState = (fun () -> Dgcnn.initState mc)
+          Forward = fun p s ctx (b: GraphBatch) x -> Dgcnn.forward mc p s ctx (pointKnn b) b.NodeGraph b.NumGraphs x }
+
+    /// Every cloud of a dataset as a graph sample, the test clouds after the training clouds, and the test indices.
+    let pointGraphs (data: PointCloudDataset) =
+        Array.append data.Train data.Test |> Array.map cloudAsGraph, Array.init data.Test.Length (fun i -> data.Train.Length + i)
+
+    let trainPoints (model: string) (data: PointCloudDataset) (seed: int) (epochs: int option) (trainIdx: int[]) (valIdx: int[])
+                    (onEpoch: EpochLog -> unit) : RunOutcome =
+        let cfg = pointTrainConfig model seed epochs
         if data.Train.Length = 0 then invalidArg "data" (sprintf "trainPoints: %s has no training clouds" data.Name)
         let mc = pointConfig model (data.Train.[0].Points.Shape.[1]) data.NumClasses
-        let graphs = Array.append data.Train data.Test |> Array.map cloudAsGraph
-        let testIdx = Array.init data.Test.Length (fun i -> data.Train.Length + i)
-        let spec =
-            { Init = Dgcnn.init mc; InitState = (fun () -> Dgcnn.initState mc)
-              Forward = fun p s ctx (b: GraphBatch) x ->
-                  Dgcnn.forward mc p s ctx (fun k h -> Knn.graph k true b.NodeGraph b.NumGraphs h) b.NodeGraph b.NumGraphs x }
-        let r = GraphTrainer.train cfg spec graphs trainIdx valIdx testIdx onEpoch
+        let graphs, testIdx = pointGraphs data
+        let r = GraphTrainer.train cfg (pointSpec mc) graphs trainIdx valIdx testIdx onEpoch
         let config =
             [ "points", string data.Train.[0].Points.Shape.[0]; "k", string mc.K; "edgeconv", (mc.EdgeWidths |> List.map string |> String.concat "-")
               "embedding", string mc.Embedding; "head", (mc.HeadWidths |> List.map string |> String.concat "-"); "dropout", string mc.Dropout

@@ -55,25 +55,24 @@ public static class DistillCommand
             var data = DatasetCatalog.LoadPoints(root, dataset, numPoints);
             var (train, val) = TrainCommand.PointParts(data, OptionModule.IsSome(o.TrainSize) ? o.TrainSize.Value : null);
             var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"MNIST train/test, {numPoints} points, {train.Length} training / {val.Length} validation / {data.Test.Length} test clouds" };
-            (string, Tensor)[] named;
+            Tuple<DgcnnParams, DgcnnState> teacher;
             if (OptionModule.IsSome(o.Teacher))
             {
-                named = CheckpointFile.Load(o.Teacher.Value).Tensors.ToArray();
+                var named = CheckpointFile.Load(o.Teacher.Value).Tensors.Select(t => Tuple.Create(t.Item1, t.Item2)).ToArray();
+                try { teacher = DistillRegistry.pointTeacherOf(data, named); }
+                catch (ArgumentException e) { throw new GcnKdUserError($"teacher checkpoint {o.Teacher.Value} does not fit the DGCNN teacher: {e.Message}", e); }
                 progress.WriteLine($"  teacher: loaded {Path.GetFullPath(o.Teacher.Value)}");
+                teacherTest = DistillRegistry.pointTeacherTest(data, teacher.Item1, teacher.Item2);
             }
             else
             {
                 progress.WriteLine("  teacher: training (seed 0)");
                 var outcome = Registry.trainPoints("dgcnn", data, 0, epochs, train, val, TrainCommand.Progress(progress, "teacher", 1));
                 dir.Sub("teacher").WriteRun(outcome, meta);
-                named = outcome.Tensors.Select(t => (t.Item1, t.Item2)).ToArray();
+                teacher = DistillRegistry.pointTeacherOf(data, outcome.Tensors);
+                teacherTest = outcome.TestAccuracy;
             }
-            Tuple<DgcnnParams, DgcnnState> teacher;
-            try { teacher = DistillRegistry.pointTeacherOf(data, named.Select(t => Tuple.Create(t.Item1, t.Item2)).ToArray()); }
-            catch (ArgumentException e) { throw new GcnKdUserError($"teacher checkpoint {o.Teacher.Value} does not fit the DGCNN teacher: {e.Message}", e); }
-            var tcfg = Registry.pointConfig("dgcnn", data.Train[0].Points.Shape[1], data.NumClasses);
             teacherParams = Tree.count(teacher.Item1);
-            teacherTest = PointTeacherTest(data, tcfg, teacher);
             progress.WriteLine($"  teacher: {teacherParams} parameters, test accuracy {100 * teacherTest:F2}");
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
                 runs.Add(Student(DistillRegistry.distillPoints(data, teacher.Item1, teacher.Item2, method, options, s, epochs, train, val, TrainCommand.Progress(progress, $"seed {s}", 1)), s, dir, meta, progress));
@@ -82,11 +81,14 @@ public static class DistillCommand
         {
             var data = DatasetCatalog.LoadInductive(root, dataset);
             var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"inductive: {data.Train.Length}/{data.Val.Length}/{data.Test.Length} graphs, micro-F1" };
-            var teacher = OptionModule.IsSome(o.Teacher)
-                ? LoadTeacher(o.Teacher.Value, DistillRegistry.inductiveTeacherTemplate(data), progress)
-                : TrainTeacher(DistillRegistry.trainInductiveTeacher(data, 0, epochs, TrainCommand.Progress(progress, "teacher", 25)), dir, meta, progress);
+            GatParams teacher;
+            if (OptionModule.IsSome(o.Teacher))
+            {
+                teacher = LoadTeacher(o.Teacher.Value, DistillRegistry.inductiveTeacherTemplate(data), progress);
+                teacherTest = DistillRegistry.inductiveTeacherTest(data, teacher);
+            }
+            else (teacher, teacherTest) = TrainTeacher(DistillRegistry.trainInductiveTeacher(data, 0, epochs, TrainCommand.Progress(progress, "teacher", 25)), dir, meta, progress);
             var teacherOut = DistillRegistry.inductiveTeacherOutputs(data, teacher);
-            teacherTest = DistillRegistry.inductiveTeacherTest(data, teacher);
             teacherParams = Tree.count(teacher);
             progress.WriteLine($"  teacher: {teacherParams} parameters, test micro-F1 {100 * teacherTest:F2}");
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
@@ -97,8 +99,8 @@ public static class DistillCommand
             var data = DatasetCatalog.LoadNode(root, dataset);
             var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"Planetoid split {data.Train.Length}/{data.Val.Length}/{data.Test.Length}" };
             var teacher = OptionModule.IsSome(o.Teacher)
-                ? LoadTeacher(o.Teacher.Value, Gat.init(DistillRegistry.nodeTeacher(data.Features.Shape[1], data.NumClasses), RngModule.create(0)), progress)
-                : TrainTeacher(DistillRegistry.trainNodeTeacher(data, 0, epochs, TrainCommand.Progress(progress, "teacher", 50)), dir, meta, progress);
+                ? LoadTeacher(o.Teacher.Value, DistillRegistry.nodeTeacherTemplate(data), progress)
+                : TrainTeacher(DistillRegistry.trainNodeTeacher(data, 0, epochs, TrainCommand.Progress(progress, "teacher", 50)), dir, meta, progress).Params;
             var teacherOut = DistillRegistry.teacherOutputs(data, teacher);
             teacherTest = NodeTrainer.evaluate(teacherOut.Logits, data.Labels, data.Test).Item2;
             teacherParams = Tree.count(teacher);
@@ -132,17 +134,6 @@ public static class DistillCommand
         return summary;
     }
 
-    static double PointTeacherTest(PointCloudDataset data, DgcnnConfig cfg, Tuple<DgcnnParams, DgcnnState> teacher)
-    {
-        var graphs = data.Test.Select(Registry.cloudAsGraph).ToArray();
-        var spec = new GraphSpec<DgcnnParams, DgcnnState>(
-            FuncConvert.FromFunc<Rng, DgcnnParams>(r => teacher.Item1), FuncConvert.FromFunc(() => teacher.Item2),
-            FuncConvert.FromFunc<DgcnnParams, DgcnnState, ForwardContext, GraphBatch, Tensor, Tuple<ModelOutput, DgcnnState>>((p, st, ctx, b, x) =>
-                Dgcnn.forward(cfg, p, st, ctx, FuncConvert.FromFunc<int, Tensor, Csr>((k, h) => Knn.graph(k, true, b.NodeGraph, b.NumGraphs, h)), b.NodeGraph, b.NumGraphs, x)));
-        var batches = GraphTrainer.chunks(64, Enumerable.Range(0, graphs.Length).ToArray()).Select(idx => GraphTrainer.prepare(graphs, idx)).ToArray();
-        return GraphTrainer.evaluate(spec, teacher.Item1, teacher.Item2, batches).Item2;
-    }
-
     static GatParams LoadTeacher(string path, GatParams template, TextWriter progress)
     {
         var p = CheckpointFile.LoadTree(path, template).Tree;
@@ -150,12 +141,13 @@ public static class DistillCommand
         return p;
     }
 
-    static GatParams TrainTeacher(Tuple<RunOutcome, GatParams> trained, RunDirectory dir, Dictionary<string, string> meta, TextWriter progress)
+    /// <summary>Write a teacher trained here; returns its parameters and the test metric its run measured.</summary>
+    static (GatParams Params, double Test) TrainTeacher(Tuple<RunOutcome, GatParams> trained, RunDirectory dir, Dictionary<string, string> meta, TextWriter progress)
     {
         var (outcome, p) = trained.ToValueTuple();
         progress.WriteLine($"  teacher: best epoch {outcome.BestEpoch}, val {100 * outcome.ValAccuracy:F2}");
         dir.Sub("teacher").WriteRun(outcome, meta);
-        return p;
+        return (p, outcome.TestAccuracy);
     }
 
     static RunOutcome Student(Tuple<RunOutcome, double[]> run, int seed, RunDirectory dir, Dictionary<string, string> meta, TextWriter progress)

@@ -37,13 +37,14 @@ public static class ReproduceLsp
             Optional: true, Published: new Dictionary<string, double> { ["lsp"] = 96.1 }),
     ];
 
-    /// <summary>Why an optional dataset cannot run here (its files are not in the data root), or null when it can.</summary>
+    /// <summary>Why an optional (PPI-layout) dataset cannot run here (its files are not in the data root), or null when
+    /// they are all present; only the files are checked, the dataset is loaded once, by its rows.</summary>
     static string? Missing(string dataset, GcnKd.Cli.ReproduceOptions o)
     {
         try
         {
             var root = Data.DataRoot.Resolve(OptionModule.IsSome(o.Data) ? o.Data.Value : null);
-            DatasetCatalog.LoadInductive(root, dataset);
+            root.Require(dataset, dataset, Data.Ppi.RequiredFiles());
             return null;
         }
         catch (Errors.GcnKdUserError e) { return e.Message; }
