@@ -58,7 +58,7 @@ let ``train parses the protocol options and refuses contradictions`` () =
         Assert.Equal(1, d.Seeds); Assert.Equal(None, d.Teacher)
     | other -> failwithf "unexpected %A" other
     Assert.Contains("--method must be one of none, kd, fitnet, at, lsp; got 'hint'", usageError [| "distill"; "--dataset"; "Cora"; "--method"; "hint"; "--out"; "o" |])
-    Assert.Contains("--kernel must be one of rbf, linear, poly, sqdist, l1exp; got 'cos'", usageError [| "distill"; "--dataset"; "Cora"; "--method"; "lsp"; "--kernel"; "cos"; "--out"; "o" |])
+    Assert.Contains("--kernel must be one of rbf, rbf-auto, linear, poly, sqdist, l1exp; got 'cos'", usageError [| "distill"; "--dataset"; "Cora"; "--method"; "lsp"; "--kernel"; "cos"; "--out"; "o" |])
     Assert.Contains("--lambda must be a finite number >= 0, got -1", usageError [| "distill"; "--dataset"; "Cora"; "--method"; "lsp"; "--lambda"; "-1"; "--out"; "o" |])
     Assert.Contains("exclude each other", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--folds"; "5"; "--split"; "70/30"; "--out"; "o" |])
     Assert.Contains("--split must look like 70/30", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--split"; "70-30"; "--out"; "o" |])

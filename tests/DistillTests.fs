@@ -21,18 +21,31 @@ let refScore (score: LspScore) (x: float[]) (y: float[]) =
     let dot () = Array.fold2 (fun s a b -> s + a * b) 0.0 x y
     match score with
     | LspScore.Rbf sigma -> -sq () / (2.0 * float sigma * float sigma)
+    | LspScore.AdaptiveRbf _ -> -sq ()   // rescaled per graph by refLogDistribution
     | LspScore.Linear -> dot ()
     | LspScore.Poly(c, d) -> pown (dot () + float c) d
     | LspScore.SqDist -> -sq ()
     | LspScore.L1Exp tau -> exp (-(Array.fold2 (fun s a b -> s + abs (a - b)) 0.0 x y) / float tau)
 
+/// AdaptiveRbf's factor 1 / (2 scale mean ||z_i - z_j||^2) over all stored entries (0 when the mean is 0); 1
+/// for the other scores.
+let refAdaptiveFactor (score: LspScore) (a: Csr) (z: R) =
+    match score with
+    | LspScore.AdaptiveRbf scale when Csr.nnz a > 0 ->
+        let mean =
+            [| for i in 0 .. a.Rows - 1 do for e in a.RowPtr.[i] .. a.RowPtr.[i + 1] - 1 -> -(refScore score (row z i) (row z a.ColIdx.[e])) |]
+            |> Array.average
+        if mean > 0.0 then 1.0 / (2.0 * float scale * mean) else 0.0
+    | _ -> 1.0
+
 /// Per stored entry of `a` (CSR order): the log-probability of the entry within its row.
 let refLogDistribution (score: LspScore) (a: Csr) (z: R) =
     let out = Array.zeroCreate<float> a.ColIdx.Length
+    let factor = refAdaptiveFactor score a z
     for i in 0 .. a.Rows - 1 do
         let es = [| a.RowPtr.[i] .. a.RowPtr.[i + 1] - 1 |]
         if es.Length > 0 then
-            let s = es |> Array.map (fun e -> refScore score (row z i) (row z a.ColIdx.[e]))
+            let s = es |> Array.map (fun e -> factor * refScore score (row z i) (row z a.ColIdx.[e]))
             let m = Array.max s
             let lse = m + log (Array.sumBy (fun v -> exp (v - m)) s)
             es |> Array.iteri (fun k e -> out.[e] <- s.[k] - lse)
@@ -117,19 +130,21 @@ let inputsFor (score: LspScore) (k: LspCase) =
 let scoresNamed (name: string) =
     match name with
     | "rbf" -> [ LspScore.Rbf 1.0f; LspScore.Rbf 0.6f; LspScore.Rbf 2.5f ]
+    | "rbf-auto" -> [ LspScore.AdaptiveRbf 1.0f; LspScore.AdaptiveRbf 0.3f ]
     | "linear" -> [ LspScore.Linear ]
     | "poly" -> [ LspScore.Poly(0.0f, 2); LspScore.Poly(0.5f, 3); LspScore.Poly(-0.3f, 1) ]
     | "sqdist" -> [ LspScore.SqDist ]
     | "l1exp" -> [ LspScore.L1Exp 100.0f; LspScore.L1Exp 2.0f ]
     | _ -> failwithf "no score %s" name
 
-let allScores = [ "rbf"; "linear"; "poly"; "sqdist"; "l1exp" ] |> List.collect scoresNamed
+let allScores = LspScore.names |> List.collect scoresNamed
 let scoreGen = Gen.elements allScores
 
 // ---------------------------------------------------------------- gradient checks
 
 [<Theory>]
 [<InlineData("rbf")>]
+[<InlineData("rbf-auto")>]
 [<InlineData("linear")>]
 [<InlineData("poly")>]
 [<InlineData("sqdist")>]
@@ -196,6 +211,17 @@ let ``LSP is invariant to relabelling the nodes and its gradient moves with them
         let v1, g1 = Autodiff.valueAndGrad (fun s -> LocalStructure.loss score a zt s) zs
         let v2, g2 = Autodiff.valueAndGrad (fun s -> LocalStructure.loss score b (permuteRows zt) s) (permuteRows zs)
         abs (v1 - v2) <= 1e-5f * (1.0f + abs v1) && Tensor.allClose 1e-4f 1e-6f (permuteRows g1) g2)
+
+[<Fact>]
+let ``the adaptive RBF loss is invariant to rescaling either side's features`` () =
+    Props.forAll (Gen.zip lspCaseGen (Gen.zip (Gen.elements [ 0.01f; 0.25f; 3.0f; 40.0f ]) (Gen.elements [ 0.02f; 0.5f; 7.0f ]))) (fun (k, (ct, cs)) ->
+        let a = csrOf k.Graph
+        let score = LspScore.defaultAdaptiveRbf
+        let zt, zs = inputsFor score k
+        let v1, g1 = Autodiff.valueAndGrad (fun s -> LocalStructure.loss score a zt s) zs
+        let v2, g2 = Autodiff.valueAndGrad (fun s -> LocalStructure.loss score a (zt * ct) s) (zs * cs)
+        // z -> c z scales the gradient by 1 / c
+        abs (v1 - v2) <= 1e-4f * (1.0f + abs v1) && Tensor.allClose 1e-3f 1e-5f g1 (g2 * cs))
 
 [<Fact>]
 let ``the union graph is the deduplicated set union of both edge sets`` () =
@@ -294,6 +320,7 @@ let private graphOf (f: Fixtures.Fixture) (n: string) (dst: string) (src: string
 [<InlineData("sqdist")>]
 [<InlineData("l1exp100")>]
 [<InlineData("l1exp3")>]
+[<InlineData("rbfauto")>]
 let ``LSP loss, gradient and teacher distribution agree with PyTorch`` (key: string) =
     let f = fixture.Force()
     let score =
@@ -303,6 +330,7 @@ let ``LSP loss, gradient and teacher distribution agree with PyTorch`` (key: str
         | "poly" -> LspScore.Poly(0.5f, 3)
         | "sqdist" -> LspScore.SqDist
         | "l1exp100" -> LspScore.L1Exp 100.0f
+        | "rbfauto" -> LspScore.AdaptiveRbf 0.7f
         | _ -> LspScore.L1Exp 3.0f
     let a = graphOf f "lsp_n" "lsp_dst" "lsp_src"
     // the fixture's edges are sorted by (dst, src), so its edge order is the CSR order
@@ -324,6 +352,9 @@ let ``the union-graph LSP agrees with PyTorch`` () =
     let v, g = Autodiff.valueAndGrad (fun s -> DynamicStructure.loss (LspScore.Rbf 1.5f) tg sg zt s) (f.Tensor "union_student")
     close "union loss" (f.Tensor "union_rbf_loss") (Tensor.scalar v)
     close "union gradient" (f.Tensor "union_rbf_grad") g
+    let v, g = Autodiff.valueAndGrad (fun s -> DynamicStructure.loss (LspScore.AdaptiveRbf 0.7f) tg sg zt s) (f.Tensor "union_student")
+    close "union rbf-auto loss" (f.Tensor "union_rbfauto_loss") (Tensor.scalar v)
+    close "union rbf-auto gradient" (f.Tensor "union_rbfauto_grad") g
 
 [<Fact>]
 let ``Hinton KD in softmax and sigmoid form, alone and mixed, agrees with PyTorch`` () =

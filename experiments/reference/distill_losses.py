@@ -2,10 +2,11 @@
 
 Writes tests/fixtures/distill.json:
 - LSP (Yang et al. 2020) on a small random directed graph with self-loops and nodes without in-edges, for every
-  score function (rbf sigma 1.5, linear, poly c 0.5 d 3, sqdist, l1exp tau 100 and tau 3): the loss
+  score function (rbf sigma 1.5, linear, poly c 0.5 d 3, sqdist, l1exp tau 100 and tau 3, rbf-auto with
+  sigma^2 = 0.7 x the mean squared edge distance of each side): the loss
   mean_{i: deg_in(i) > 0} KL(LS^t_i || LS^s_i), its gradient w.r.t. the student features, and the teacher's
   per-edge distribution (edges sorted by (destination, source) = GcnKd's CSR order);
-- the dynamic-graph form on the deduplicated union of two random k-NN-like graphs (rbf);
+- the dynamic-graph form on the deduplicated union of two random k-NN-like graphs (rbf and rbf-auto);
 - Hinton KD (softmax form with T^2, alone and mixed with CE; sigmoid form with T^2, alone and mixed with BCE);
 - FitNet (linear regressor + MSE; gradients w.r.t. the student features, W and b);
 - attention transfer (p = 2 and p = 3: map, loss and gradient).
@@ -44,6 +45,10 @@ def scores(kind, z, dst, src):
     name, param = kind
     if name == "rbf":
         return -((x - y) ** 2).sum(1) / (2 * param ** 2)
+    if name == "rbf_auto":
+        # sigma^2 = param * mean squared edge distance of this side (the gradient flows through the mean)
+        sq = ((x - y) ** 2).sum(1)
+        return -sq / (2 * param * sq.mean())
     if name == "linear":
         return (x * y).sum(1)
     if name == "poly":
@@ -102,6 +107,7 @@ SCORES = {
     "sqdist": ("sqdist", None),
     "l1exp100": ("l1exp", 100.0),
     "l1exp3": ("l1exp", 3.0),
+    "rbfauto": ("rbf_auto", 0.7),
 }
 
 
@@ -131,6 +137,9 @@ def lsp_fixtures():
     out.update({"union_n": n2, "union_t_dst": tdst, "union_t_src": tsrc, "union_s_dst": sdst, "union_s_src": ssrc,
                 "union_dst": udst.tolist(), "union_src": usrc.tolist(),
                 "union_teacher": t(zt2), "union_student": t(zs2), "union_rbf_loss": t(loss), "union_rbf_grad": t(g)})
+    loss, _ = lsp(SCORES["rbfauto"], udst, usrc, n2, zt2, zs2)
+    g, = torch.autograd.grad(loss, zs2)
+    out.update({"union_rbfauto_loss": t(loss), "union_rbfauto_grad": t(g)})
     return out
 
 

@@ -71,7 +71,7 @@ type DistillArgs =
             match a with
             | Dataset _ -> "dataset: Cora, CiteSeer or PubMed (transductive node classification), PPI (the LSP paper's setting: its GAT teacher and student), or MNIST-points (DGCNN teacher, thin DGCNN student; methods none, kd, lsp)."
             | Method _ -> "none (the student alone), kd (Hinton, T 4, alpha 0.5), fitnet, at (attention transfer) or lsp."
-            | Kernel _ -> "LSP's score function: rbf (default, sigma 1), linear, poly (c 0, d 2), sqdist or l1exp (the released code's, tau 100)."
+            | Kernel _ -> "LSP's score function: rbf (default, sigma 1), rbf-auto (sigma^2 = each side's mean squared edge distance), linear, poly (c 0, d 2), sqdist or l1exp (the released code's, tau 100)."
             | Lambda _ -> "weight of the FitNet / AT / LSP term (default 1, the LSP code's --loss-weight)."
             | Distill_Epochs _ -> "apply the FitNet / AT / LSP term for the first K epochs only; default: every epoch on node datasets, the first 30 on PPI (the LSP code's --tofull 30)."
             | Seed _ -> "first student seed (default 0); the teacher is trained with seed 0."
@@ -203,8 +203,8 @@ let parse (argv: string[]) : Parsed =
                 if not (List.contains (m.ToLowerInvariant()) [ "none"; "kd"; "fitnet"; "at"; "lsp" ]) then
                     raise (InvalidValue(sprintf "--method must be one of none, kd, fitnet, at, lsp; got '%s'" m))
                 let kernel = d.GetResult(Kernel, defaultValue = "rbf")
-                if not (List.contains (kernel.ToLowerInvariant()) [ "rbf"; "linear"; "poly"; "sqdist"; "l1exp" ]) then
-                    raise (InvalidValue(sprintf "--kernel must be one of rbf, linear, poly, sqdist, l1exp; got '%s'" kernel))
+                if not (List.contains (kernel.ToLowerInvariant()) LspScore.names) then
+                    raise (InvalidValue(sprintf "--kernel must be one of %s; got '%s'" (String.concat ", " LspScore.names) kernel))
                 let lambda = d.GetResult(Lambda, defaultValue = 1.0)
                 if not (lambda >= 0.0) || System.Double.IsInfinity lambda then
                     raise (InvalidValue(sprintf "--lambda must be a finite number >= 0, got %g" lambda))

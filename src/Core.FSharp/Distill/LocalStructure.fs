@@ -16,6 +16,12 @@ open GcnKd.Kernels
 type LspScore =
     /// -||x - y||^2 / (2 sigma^2): the log of an RBF kernel, the paper's best; sigma > 0.
     | Rbf of sigma: float32
+    /// Rbf with a bandwidth set per side from the data: sigma^2 = scale * the mean of ||z_i - z_j||^2 over the
+    /// graph's edges, computed separately for the teacher's and the student's features (the mean heuristic for
+    /// kernel bandwidths). The scores are then invariant to rescaling either model's features, so a teacher with
+    /// small-norm features and a student with batch-normed ones are compared at the same sharpness. The gradient
+    /// includes the bandwidth's dependence on the student features. scale > 0.
+    | AdaptiveRbf of scale: float32
     /// x . y (linear kernel).
     | Linear
     /// (x . y + c)^d (polynomial kernel), d >= 1 an integer.
@@ -34,21 +40,30 @@ module LspScore =
     /// The released code's kernel: exp(-||x - y||_1 / 100).
     let released = LspScore.L1Exp 100.0f
 
-    /// The score for a command-line name with its default parameters: rbf (sigma 1), linear, poly (c 0, d 2, as
-    /// Bahri et al.'s StructuralSimilarity), sqdist, l1exp (tau 100).
+    /// AdaptiveRbf with sigma^2 = the mean squared edge distance of each side.
+    let defaultAdaptiveRbf = LspScore.AdaptiveRbf 1.0f
+
+    /// The command-line names, in the order help texts list them.
+    let names = [ "rbf"; "rbf-auto"; "linear"; "poly"; "sqdist"; "l1exp" ]
+
+    /// The score for a command-line name with its default parameters: rbf (sigma 1), rbf-auto (sigma^2 = mean
+    /// squared edge distance, per side), linear, poly (c 0, d 2, as Bahri et al.'s StructuralSimilarity), sqdist,
+    /// l1exp (tau 100).
     let ofName (name: string) =
         match (if isNull name then "" else name.Trim().ToLowerInvariant()) with
         | "rbf" -> defaultRbf
+        | "rbf-auto" -> defaultAdaptiveRbf
         | "linear" -> LspScore.Linear
         | "poly" -> LspScore.Poly(0.0f, 2)
         | "sqdist" -> LspScore.SqDist
         | "l1exp" -> released
-        | _ -> invalidArg "name" (sprintf "LspScore.ofName: unknown score function '%s'; expected rbf, linear, poly, sqdist or l1exp" name)
+        | _ -> invalidArg "name" (sprintf "LspScore.ofName: unknown score function '%s'; expected one of %s" name (String.Join(", ", names)))
 
     /// A short name with the parameters, for result tables ("rbf(sigma=1)").
     let describe (score: LspScore) =
         match score with
         | LspScore.Rbf sigma -> sprintf "rbf(sigma=%g)" sigma
+        | LspScore.AdaptiveRbf scale -> sprintf "rbf-auto(sigma^2=%g*mean)" scale
         | LspScore.Linear -> "linear"
         | LspScore.Poly(c, d) -> sprintf "poly(c=%g,d=%d)" c d
         | LspScore.SqDist -> "sqdist"
@@ -61,6 +76,7 @@ module LspScore =
                 invalidArg "score" (sprintf "%s: %s must be a positive finite number, got %g" op what v)
         match score with
         | LspScore.Rbf sigma -> positive "Rbf sigma" sigma
+        | LspScore.AdaptiveRbf scale -> positive "AdaptiveRbf scale" scale
         | LspScore.L1Exp tau -> positive "L1Exp tau" tau
         | LspScore.Poly(c, d) ->
             if Single.IsNaN c || Single.IsInfinity c then invalidArg "score" (sprintf "%s: Poly c must be finite, got %g" op c)
@@ -77,14 +93,16 @@ type internal EdgeReduction =
 module LocalStructure =
     let private reduction (score: LspScore) =
         match score with
-        | LspScore.Rbf _ | LspScore.SqDist -> SquaredDistance
+        | LspScore.Rbf _ | LspScore.AdaptiveRbf _ | LspScore.SqDist -> SquaredDistance
         | LspScore.Linear | LspScore.Poly _ -> DotProduct
         | LspScore.L1Exp _ -> L1Distance
 
-    /// Score and d score / d raw from the per-edge reduction `raw`.
-    let inline private scoreOf (score: LspScore) (raw: float32) : struct (float32 * float32) =
+    /// Score and d score / d raw from the per-edge reduction `raw`; `k` is AdaptiveRbf's coefficient
+    /// -1 / (2 sigma^2) for this side (see adaptiveCoefficient; unused by the other scores).
+    let inline private scoreOf (score: LspScore) (k: float32) (raw: float32) : struct (float32 * float32) =
         match score with
         | LspScore.Rbf sigma -> let k = -0.5f / (sigma * sigma) in struct (k * raw, k)
+        | LspScore.AdaptiveRbf _ -> struct (k * raw, k)
         | LspScore.SqDist -> struct (-raw, -1.0f)
         | LspScore.Linear -> struct (raw, 1.0f)
         | LspScore.Poly(c, d) -> let b = raw + c in struct (pown b d, float32 d * pown b (d - 1))
@@ -97,6 +115,17 @@ module LocalStructure =
         | SquaredDistance -> SparseKernels.edgeSqDist a.Rows a.RowPtr a.ColIdx z.Data z.Data d
         | DotProduct -> SparseKernels.edgeDot a.Rows a.RowPtr a.ColIdx z.Data z.Data d 1
         | L1Distance -> SparseKernels.edgeL1 a.Rows a.RowPtr a.ColIdx z.Data z.Data d
+
+    /// The mean of the per-edge squared distances (float64) and AdaptiveRbf's coefficient -1 / (2 scale mean),
+    /// 0 when every edge has zero length (all scores 0: uniform distributions).
+    let private adaptiveCoefficient (score: LspScore) (raw: float32[]) : struct (float * float32) =
+        match score with
+        | LspScore.AdaptiveRbf scale when raw.Length > 0 ->
+            let mutable total = 0.0
+            for v in raw do total <- total + float v
+            let mean = total / float raw.Length
+            if mean > 0.0 then struct (mean, float32 (-0.5 / (float scale * mean))) else struct (mean, 0.0f)
+        | _ -> struct (0.0, 0.0f)
 
     /// Check a square graph and node features [graph.Rows; d] (the message names the function and the argument).
     let internal checkInputs (op: string) (graphArg: string) (a: Csr) (features: (string * Tensor) list) =
@@ -139,6 +168,10 @@ module LocalStructure =
         checkInputs "LocalStructure.edgeScores" "graph" graph [ "z", z ]
         match score with
         | LspScore.Rbf sigma -> Sparse.edgeSqDist graph z z * (-0.5f / (sigma * sigma))
+        | LspScore.AdaptiveRbf scale ->
+            let sq = Sparse.edgeSqDist graph z z
+            let mean = Reduce.mean sq
+            if Csr.nnz graph = 0 || not (mean.Item0 > 0.0f) then sq * 0.0f else sq / (mean * (-2.0f * scale))
         | LspScore.SqDist -> -(Sparse.edgeSqDist graph z z)
         | LspScore.Linear -> Sparse.edgeDot graph z z
         | LspScore.Poly(c, d) -> Elementwise.pow (float32 d) (Sparse.edgeDot graph z z + c)
@@ -164,6 +197,8 @@ module LocalStructure =
         let kind = reduction score
         let rawT, rawS = rawEdges kind a teacher, rawEdges kind a student
         let nnz = rawS.Length
+        let struct (_, kT) = adaptiveCoefficient score rawT
+        let struct (meanS, kS) = adaptiveCoefficient score rawS
         // per edge: both scores and d score_s / d raw_s, then dL/d raw_s(e) up to the factor 1/|V'|; per row: KL
         let scT = Array.zeroCreate<float32> nnz
         let scS = Array.zeroCreate<float32> nnz
@@ -176,8 +211,8 @@ module LocalStructure =
                     let mutable mt = Double.NegativeInfinity
                     let mutable ms = Double.NegativeInfinity
                     for e in p0 .. p1 - 1 do
-                        let struct (t, _) = scoreOf score rawT.[e]
-                        let struct (s, ds) = scoreOf score rawS.[e]
+                        let struct (t, _) = scoreOf score kT rawT.[e]
+                        let struct (s, ds) = scoreOf score kS rawS.[e]
                         scT.[e] <- t
                         scS.[e] <- s
                         dRaw.[e] <- ds
@@ -198,6 +233,14 @@ module LocalStructure =
                         dRaw.[e] <- float32 ((Math.Exp lps - pt) * float dRaw.[e])
                     // KL >= 0; rounding can leave a row whose two distributions (nearly) agree a few ulps below
                     rowKl.[i] <- max kl 0.0)
+        // AdaptiveRbf: score_s(e) = k_s raw_e with k_s = -1 / (2 scale mean(raw)), so d score_s(e) / d raw_f =
+        // k_s [e = f] - k_s raw_e / (mean nnz); with dRaw(e) = k_s dL/dscore_s(e) the second part is one constant
+        // subtracted from every edge
+        if kS <> 0.0f then
+            let mutable dot = 0.0
+            for e in 0 .. nnz - 1 do dot <- dot + float dRaw.[e] * float rawS.[e]
+            let shift = float32 (dot / (meanS * float nnz))
+            for e in 0 .. nnz - 1 do dRaw.[e] <- dRaw.[e] - shift
         let mutable count = 0
         let mutable total = 0.0
         for i in 0 .. n - 1 do
