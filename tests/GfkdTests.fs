@@ -1,0 +1,205 @@
+/// GFKD's fake graphs, priors and generation loop: layouts, sampling and export, the batch-norm and entropy
+/// priors (gradient checks and their zeros), reproducibility from the seed, and a short fit that lowers the
+/// teacher's loss.
+module GcnKd.Tests.GfkdTests
+
+open System
+open Xunit
+open FsCheck.FSharp
+open GcnKd
+open GcnKd.Tests
+
+let private spec mode features counts labels classes =
+    { NodeCounts = counts; Labels = labels; NumClasses = classes; Mode = mode; Features = features }
+
+[<Fact>]
+let ``symmetric samples give undirected graphs without self-loops, directed ones one edge per variable`` () =
+    let gen = Gen.zip3 (Gen.arrayOfLength 3 (Gen.choose (1, 9))) Props.seed (Gen.elements [ StructureMode.Symmetric; StructureMode.Directed ])
+    Props.forAll gen (fun (counts, seed, mode) ->
+        let s = spec mode (FakeFeatures.Learned 3) counts [| 0; 1; 0 |] 2
+        let l = FakeGraphs.layout s
+        let sample = Array.init l.Count (fun i -> Rng.intAt (Rng.create seed) (int64 i) 2 = 1)
+        let adjs = FakeGraphs.adjacencies s sample
+        let edges = adjs |> Array.sumBy Csr.nnz
+        let on = sample |> Array.filter id |> Array.length
+        let entries (a: Csr) = set [ for i in 0 .. a.Rows - 1 do for e in a.RowPtr.[i] .. a.RowPtr.[i + 1] - 1 -> i, a.ColIdx.[e] ]
+        l.Count = Array.sumBy (FakeGraphs.variableCount mode) counts
+        && Array.forall2 (fun (a: Csr) n -> a.Rows = n) adjs counts
+        && adjs |> Array.forall (fun a -> entries a |> Set.forall (fun (i, j) -> i <> j))
+        && (match mode with
+            | StructureMode.Symmetric -> edges = 2 * on && adjs |> Array.forall (fun a -> let e = entries a in e |> Set.forall (fun (i, j) -> e.Contains(j, i)))
+            | StructureMode.Directed -> edges = on)
+        && Array.forall2 (fun d n -> (n < 2 && d = 0.0) || d >= 0.0 && d <= 1.0) (FakeGraphs.densities s sample) counts)
+
+[<Fact>]
+let ``balanced labels cover the classes evenly and node counts stay in range`` () =
+    Props.forAll (Gen.zip3 (Gen.choose (0, 40)) (Gen.choose (1, 5)) Props.seed) (fun (count, classes, seed) ->
+        let labels = FakeGraphs.balancedLabels count classes (Rng.create seed)
+        let perClass = Array.init classes (fun c -> labels |> Array.filter ((=) c) |> Array.length)
+        let sizes = FakeGraphs.drawNodeCounts (NodeCountSource.Range(10, 29)) count (Rng.create seed)
+        let emp = FakeGraphs.drawNodeCounts (NodeCountSource.Empirical [| 12; 17; 28 |]) count (Rng.create seed)
+        Array.max (Array.append perClass [| 0 |]) - Array.min perClass <= 1
+        && sizes |> Array.forall (fun n -> n >= 10 && n <= 29)
+        && emp |> Array.forall (fun n -> n = 12 || n = 17 || n = 28))
+
+[<Fact>]
+let ``export takes the mode structure and one-hot argmax features`` () =
+    let s = spec StructureMode.Symmetric (FakeFeatures.Learned 3) [| 3; 2 |] [| 1; 0 |] 2
+    // graph 0 pairs (0,1) (0,2) (1,2), graph 1 pair (0,1)
+    let p = { Structure = [| 2.0f; -1.0f; 0.0f; -0.5f |]
+              Features = Tensor.ofArray [| 5; 3 |] [| 0.f; 1.f; 0.f;  3.f; 1.f; 2.f;  0.f; 0.f; 5.f;  1.f; 1.f; 2.f;  9.f; 1.f; 1.f |] }
+    let g = FakeGraphs.export s p
+    Assert.Equal(2, g.Length)
+    Assert.Equal<int[]>([| 0; 1; 3; 4 |], g.[0].Adj.RowPtr)   // edges 0-1 and 1-2
+    Assert.Equal<int[]>([| 1; 0; 2; 1 |], g.[0].Adj.ColIdx)
+    Assert.Equal(0, Csr.nnz g.[1].Adj)
+    Assert.Equal<float32[]>([| 0.f; 1.f; 0.f; 1.f; 0.f; 0.f; 0.f; 0.f; 1.f |], g.[0].Features.Data)
+    Assert.Equal<float32[]>([| 0.f; 0.f; 1.f; 1.f; 0.f; 0.f |], g.[1].Features.Data)
+    Assert.Equal(1, g.[0].Label)
+
+[<Fact>]
+let ``degree features use the vocabulary, clipping unknown degrees down`` () =
+    let a = Csr.ofCoo 4 4 [| 0; 1; 0; 2; 0; 3 |] [| 1; 0; 2; 0; 3; 0 |] None   // a star: degrees 3, 1, 1, 1
+    let x = FakeGraphs.degreeFeatures [| 1; 2; 5 |] a
+    Assert.Equal<float32[]>([| 0.f; 1.f; 0.f;  1.f; 0.f; 0.f;  1.f; 0.f; 0.f;  1.f; 0.f; 0.f |], x.Data)
+
+// ---------------------------------------------------------------- priors
+
+let private refNorm (v: float[]) = sqrt (Array.sumBy (fun x -> x * x) v + 1e-12)
+
+let private refBn (mean: float32[]) (var: float32[]) (x: Ref64.R) =
+    let n, c = x.Shape.[0], x.Shape.[1]
+    let mu = Array.init c (fun j -> Array.init n (fun i -> x.Data.[i * c + j]) |> Array.average)
+    let v = Array.init c (fun j -> (Array.init n (fun i -> (x.Data.[i * c + j] - mu.[j]) ** 2.0) |> Array.average))
+    Ref64.make [||] [| refNorm (Array.map2 (fun a b -> a - float b) mu mean) + refNorm (Array.map2 (fun a b -> a - float b) v var) |]
+
+[<Fact>]
+let ``the batch-norm prior and its gradient match the float64 reference`` () =
+    Props.forAll (Gen.zip3 (Props.dim 2 9) (Props.dim 1 6) Props.seed) (fun (n, c, seed) ->
+        let r1, r2 = Rng.split (Rng.create seed)
+        let x = Tensor.randn r1 [| n; c |]
+        let stats = { Mean = Tensor.randn r2 [| c |] * 0.5f; Var = Tensor.ofArray [| c |] (Array.init c (fun j -> 0.5f + float32 j * 0.3f)) }
+        GradCheck.check "BN prior" (fun t -> GfkdPriors.batchNorm [ t.[0] ] [ stats ]) (fun r -> refBn stats.Mean.Data stats.Var.Data r.[0]) [| true |] [| x |])
+
+[<Fact>]
+let ``the batch-norm prior is zero when the batch statistics equal the running ones`` () =
+    Props.forAll (Gen.zip3 (Props.dim 2 12) (Props.dim 1 8) Props.seed) (fun (n, c, seed) ->
+        let x = Tensor.randn (Rng.create seed) [| n; c |] * 2.0f + 0.7f
+        let mu = Reduce.meanAxis 0 false x
+        let var = Reduce.meanAxis 0 false (Elementwise.square (x - mu))
+        let v = (GfkdPriors.batchNorm [ x; x ] [ { Mean = mu; Var = var }; { Mean = mu; Var = var } ]).Item0
+        let off = (GfkdPriors.batchNorm [ x ] [ { Mean = mu + 0.1f; Var = var } ]).Item0
+        v < 1e-4f && off > 0.09f)
+
+[<Fact>]
+let ``the entropy prior is zero for one-hot rows and log C for uniform ones`` () =
+    let oneHot = Tensor.ofArray [| 2; 3 |] [| 100.f; 0.f; 0.f; 0.f; 0.f; 100.f |]
+    Assert.True((GfkdPriors.entropy oneHot).Item0 < 1e-6f)
+    Assert.Equal(log 3.0, float (GfkdPriors.entropy (Tensor.zeros [| 4; 3 |])).Item0, 5)
+
+// ---------------------------------------------------------------- fitting
+
+let private toyTeacher (conv: string) =
+    let cfg = GfkdFamily.create conv 4 2
+    let p = GfkdFamily.init cfg (Rng.create 5)
+    // running statistics that a random batch will not match exactly
+    let state = GfkdFamily.initState cfg
+    FrozenTeacher.ofGfkd cfg p state
+
+let private toySpec (features: FakeFeatures) =
+    let counts = FakeGraphs.drawNodeCounts (NodeCountSource.Range(4, 9)) 8 (Rng.create 1)
+    spec StructureMode.Symmetric features counts (FakeGraphs.balancedLabels 8 2 (Rng.create 2)) 2
+
+let private fit (cfg: FittingConfig) (s: FakeGraphSpec) teacher seed =
+    let logs = ResizeArray()
+    let state = FakeGraphFitting.start (FakeGraphs.init s 0.0f (Rng.create seed))
+    let final = FakeGraphFitting.run cfg s teacher (Rng.create (seed + 1)) logs.Add state
+    final, logs.ToArray()
+
+let private short = { FittingConfig.released with Iterations = 40; FeatureLr = 0.1f; DecayEvery = 1000 }
+
+[<Fact>]
+let ``generation is reproducible from its seed and a resumed run continues the same sequence`` () =
+    let s = toySpec (FakeFeatures.Learned 4)
+    let teacher = toyTeacher "GCN3_32"
+    let a, la = fit short s teacher 3
+    let b, lb = fit short s teacher 3
+    Assert.Equal<float32[]>(a.Params.Structure, b.Params.Structure)
+    Assert.Equal<float32[]>(a.Params.Features.Data, b.Params.Features.Data)
+    Assert.Equal<FittingLog[]>(la, lb)
+    // stop at 15, then continue from the saved state
+    let half = FakeGraphFitting.run { short with Iterations = 15 } s teacher (Rng.create 4) ignore (FakeGraphFitting.start (FakeGraphs.init s 0.0f (Rng.create 3)))
+    let resumed = FakeGraphFitting.run short s teacher (Rng.create 4) ignore half
+    Assert.Equal<float32[]>(a.Params.Structure, resumed.Params.Structure)
+    Assert.Equal<float32[]>(a.Params.Features.Data, resumed.Params.Features.Data)
+    let c, _ = fit short s teacher 4
+    Assert.NotEqual<float32[]>(a.Params.Structure, c.Params.Structure)
+
+[<Theory>]
+[<InlineData("GCN3_32", "arm")>]
+[<InlineData("GIN3_32", "arm")>]
+[<InlineData("GCN3_32", "reinforce")>]
+let ``a short fit lowers the teacher's loss on the fake graphs`` (conv: string, estimator: string) =
+    let s = toySpec (FakeFeatures.Learned 4)
+    let e = if estimator = "arm" then StructureEstimator.Arm else StructureEstimator.Reinforce(4, true)
+    let final, logs = fit { short with Estimator = e } s (toyTeacher conv) 7
+    let first, last = logs.[0], logs.[logs.Length - 1]
+    Assert.True(last.Loss < first.Loss, sprintf "loss %.4f -> %.4f" first.Loss last.Loss)
+    Assert.True(final.BestLoss <= (logs |> Array.map (fun l -> l.Loss) |> Array.min) + 1e-9)
+
+[<Fact>]
+let ``the density prior makes fake graphs sparser; degree features learn the structure only`` () =
+    let s = toySpec (FakeFeatures.Learned 4)
+    let teacher = toyTeacher "GIN3_32"
+    let _, free = fit short s teacher 9
+    let _, sparse = fit { short with DensityWeight = 20.0f; TargetDensity = 0.1 } s teacher 9
+    Assert.True(sparse.[sparse.Length - 1].Density < free.[free.Length - 1].Density - 0.1,
+                sprintf "density %.3f with the prior vs %.3f without" sparse.[sparse.Length - 1].Density free.[free.Length - 1].Density)
+    let d = toySpec (FakeFeatures.Degree [| 0; 1; 2; 3 |])
+    let final, _ = fit short d teacher 9
+    Assert.Equal(0, final.Params.Features.Numel)
+    Assert.True(FakeGraphs.export d final.Params |> Array.forall (fun g -> g.Features.Shape.[1] = 4))
+
+// ---------------------------------------------------------------- the student stage
+
+let private studentSpec (cfg: GfkdConfig) : Train.GraphSpec<GfkdParams, GfkdState> =
+    { Init = GfkdFamily.init cfg; InitState = (fun () -> GfkdFamily.initState cfg)
+      Forward = fun p s ctx b x -> GfkdFamily.forward cfg p s ctx (GfkdFamily.prepareBatch cfg b) x }
+
+[<Fact>]
+let ``RandG graphs have the requested density and one-hot features`` () =
+    let counts = FakeGraphs.drawNodeCounts (NodeCountSource.Range(20, 30)) 60 (Rng.create 1)
+    let s = spec StructureMode.Directed (FakeFeatures.Learned 5) counts (FakeGraphs.balancedLabels 60 2 (Rng.create 2)) 2
+    let g = Train.GfkdTrainer.randomGraphs s 0.15 (Rng.create 3)
+    Assert.Equal(0.15, GfkdPriors.meanDensity g, 2)
+    Assert.True(g |> Array.forall (fun x -> x.Features.Shape = [| x.Adj.Rows; 5 |] && x.Features.Data |> Array.sum = float32 x.Adj.Rows))
+    // undirected even when the spec asks for directed fitting
+    Assert.True(g |> Array.forall (fun x -> Csr.nnz x.Adj % 2 = 0))
+
+[<Fact>]
+let ``the student learns the teacher's function from transfer graphs alone, never reading their labels`` () =
+    let teacherCfg = GfkdFamily.create "GIN3_32" 4 2
+    let tp = GfkdFamily.init teacherCfg (Rng.create 11)
+    let teacher = FrozenTeacher.ofGfkd teacherCfg tp (GfkdFamily.initState teacherCfg)
+    let mk count seed =
+        let counts = FakeGraphs.drawNodeCounts (NodeCountSource.Range(5, 12)) count (Rng.create seed)
+        let s = spec StructureMode.Symmetric (FakeFeatures.Learned 4) counts (Array.zeroCreate count) 2
+        Train.GfkdTrainer.randomGraphs s 0.3 (Rng.create (seed + 1))
+    let transfer = mk 96 20
+    // the held-out graphs carry the teacher's own predictions as labels: test accuracy = agreement with it
+    let test =
+        mk 64 30 |> Array.map (fun g ->
+            let b = Train.GraphTrainer.prepare [| g |] [| 0 |]
+            let logits, _ = teacher.Forward b.Batch b.Features
+            { g with Label = (if logits.Data.[1] > logits.Data.[0] then 1 else 0) })
+    let cfg = { Train.FakeDistillConfig.released 0 with Epochs = 25; BatchSize = 16 }
+    let student = studentSpec { GfkdFamily.create "GCN3_32" 4 2 with FinalDropout = 0.0f }
+    let r = Train.GfkdTrainer.distil cfg teacher student transfer test ignore
+    Assert.True(r.Log.[r.Log.Length - 1].TrainLoss < 0.5 * r.Log.[0].TrainLoss, sprintf "KD loss %.4f -> %.4f" r.Log.[0].TrainLoss r.Log.[r.Log.Length - 1].TrainLoss)
+    let majority = float (max (test |> Array.filter (fun g -> g.Label = 1) |> Array.length) (test |> Array.filter (fun g -> g.Label = 0) |> Array.length)) / 64.0
+    Assert.True(r.TestAccuracy >= max 0.75 majority, sprintf "agreement %.3f, majority %.3f" r.TestAccuracy majority)
+    Assert.Equal(cfg.Epochs - 1, r.BestEpoch)   // the last epoch, no selection
+    let relabelled = transfer |> Array.map (fun g -> { g with Label = 1 - g.Label })
+    let r2 = Train.GfkdTrainer.distil cfg teacher student relabelled test ignore
+    Assert.Equal(r.TestAccuracy, r2.TestAccuracy)
+    Assert.Equal<float32[]>(r.Params.Head.W.Data, r2.Params.Head.W.Data)
