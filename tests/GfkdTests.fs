@@ -203,3 +203,48 @@ let ``the student learns the teacher's function from transfer graphs alone, neve
     let r2 = Train.GfkdTrainer.distil cfg teacher student relabelled test ignore
     Assert.Equal(r.TestAccuracy, r2.TestAccuracy)
     Assert.Equal<float32[]>(r.Params.Head.W.Data, r2.Params.Head.W.Data)
+
+// ---------------------------------------------------------------- DeepInvG
+
+[<Fact>]
+let ``the weighted pass with unit weights equals the pass on the prepared graph`` () =
+    let gen = Gen.zip3 (Gen.elements [ "GCN3_32"; "GIN3_32" ]) (Gen.arrayOfLength 3 (Gen.choose (1, 8))) (Gen.zip Props.seed (Gen.elements [ true; false ]))
+    Props.forAll gen (fun (name, counts, (seed, loops)) ->
+        let cfg = { GfkdFamily.create name 3 2 with SelfLoops = loops }
+        let p = GfkdFamily.init cfg (Rng.create seed)
+        let st = GfkdFamily.initState cfg
+        let s = spec StructureMode.Symmetric (FakeFeatures.Learned 3) counts [| 0; 1; 0 |] 2
+        let sample = Array.init (FakeGraphs.layout s).Count (fun i -> Rng.intAt (Rng.create (seed + 1)) (int64 i) 3 = 0)
+        let b = Graph.batch (FakeGraphs.adjacencies s sample)
+        let x = Tensor.randn (Rng.create (seed + 2)) [| b.NumNodes; 3 |]
+        let t = FrozenTeacher.ofGfkd cfg p st
+        let l1, n1 = t.Forward b x
+        let l2, n2 = t.ForwardWeighted b b.Adj (Tensor.ones [| Csr.nnz b.Adj |]) x
+        Tensor.allClose 1e-4f 1e-5f l1 l2 && List.forall2 (Tensor.allClose 1e-4f 1e-5f) n1 n2)
+
+[<Fact>]
+let ``candidate entries carry the variable of their pair`` () =
+    for mode in [ StructureMode.Symmetric; StructureMode.Directed ] do
+        let s = spec mode (FakeFeatures.Learned 2) [| 3; 4 |] [| 0; 1 |] 2
+        let c = DeepInversion.candidates s
+        let l = FakeGraphs.layout s
+        Assert.Equal((if mode = StructureMode.Symmetric then 2 else 1) * l.Count, Csr.nnz c.Structure)
+        // switching on exactly the variables of the candidate entries rebuilds the candidate structure
+        let onlyOne v =
+            let sample = Array.init l.Count (fun i -> i = v)
+            Graph.batch (FakeGraphs.adjacencies s sample)
+        for v in 0 .. l.Count - 1 do
+            let b = onlyOne v
+            let expected = set [ for i in 0 .. b.Adj.Rows - 1 do for e in b.Adj.RowPtr.[i] .. b.Adj.RowPtr.[i + 1] - 1 -> i, b.Adj.ColIdx.[e] ]
+            let actual = set [ for i in 0 .. c.Structure.Rows - 1 do for e in c.Structure.RowPtr.[i] .. c.Structure.RowPtr.[i + 1] - 1 do if c.Variable.[e] = v then yield i, c.Structure.ColIdx.[e] ]
+            Assert.Equal<Set<int * int>>(expected, actual)
+
+[<Fact>]
+let ``a short DeepInvG fit lowers its relaxed loss and exports graphs`` () =
+    let s = toySpec (FakeFeatures.Learned 4)
+    let teacher = toyTeacher "GCN3_32"
+    let logs = ResizeArray()
+    let final = DeepInversion.run { short with StructureLr = 0.1f } s teacher logs.Add (FakeGraphFitting.start (FakeGraphs.init s 0.0f (Rng.create 5)))
+    Assert.Equal(short.Iterations, logs.Count)
+    Assert.True(logs.[logs.Count - 1].Loss < logs.[0].Loss, sprintf "loss %.4f -> %.4f" logs.[0].Loss logs.[logs.Count - 1].Loss)
+    Assert.Equal(s.Count, (FakeGraphs.export s final.Best).Length)

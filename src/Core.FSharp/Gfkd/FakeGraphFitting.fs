@@ -14,6 +14,9 @@ open System
 /// adjacency it prepares itself), and the norms' running statistics.
 type FrozenTeacher =
     { Forward: GraphBatch -> Tensor -> Tensor * Tensor list
+      /// The same pass on a weighted adjacency: the batch's node-to-graph map, the structure (no self-loops) and
+      /// differentiable entry weights [nnz] in its CSR order (DeepInvG's relaxation).
+      ForwardWeighted: GraphBatch -> Csr -> Tensor -> Tensor -> Tensor * Tensor list
       Running: BatchNormStats list
       NumClasses: int }
 
@@ -23,6 +26,9 @@ module FrozenTeacher =
     let ofGfkd (cfg: GfkdConfig) (p: GfkdParams) (state: GfkdState) : FrozenTeacher =
         { Forward = fun b x ->
             let r = GfkdFamily.run cfg p state ForwardContext.Eval (GfkdFamily.prepareBatch cfg b) x
+            r.Output.Logits, r.NormInputs
+          ForwardWeighted = fun b structure weights x ->
+            let r = GfkdFamily.runWith cfg p state ForwardContext.Eval (GfkdFamily.weightedPropagate cfg structure weights) b x
             r.Output.Logits, r.NormInputs
           Running = GfkdFamily.runningStats state
           NumClasses = cfg.NumClasses }

@@ -31,14 +31,18 @@ module Gcn =
         let keys = Rng.splitN pairs.Length rng
         { Layers = pairs |> List.mapi (fun l (i, o) -> Linear.initGlorot keys.[l] i o cfg.Bias) }
 
-    /// Â H W + b, multiplying by W first when that narrows the features (fewer values to aggregate).
-    let conv (adj: Csr) (layer: Linear) (h: Tensor) =
+    /// Â H W + b with Â H given as a function (a fixed or a differentiable weighted adjacency), multiplying by W
+    /// first when that narrows the features (fewer values to aggregate).
+    let convWith (propagate: Tensor -> Tensor) (layer: Linear) (h: Tensor) =
         let aggregated =
-            if Linear.outFeatures layer <= Linear.inFeatures layer then Sparse.spmm adj (Linalg.matmul h layer.W)
-            else Linalg.matmul (Sparse.spmm adj h) layer.W
+            if Linear.outFeatures layer <= Linear.inFeatures layer then propagate (Linalg.matmul h layer.W)
+            else Linalg.matmul (propagate h) layer.W
         match layer.B with
         | Some b -> aggregated + b
         | None -> aggregated
+
+    /// Â H W + b for a fixed normalised adjacency.
+    let conv (adj: Csr) (layer: Linear) (h: Tensor) = convWith (Sparse.spmm adj) layer h
 
     /// Node logits [n, OutFeatures]; `adj` is the normalised adjacency from `prepare`, x is [n, InFeatures].
     /// Hidden holds each hidden layer's Â H W + b (before the ReLU).

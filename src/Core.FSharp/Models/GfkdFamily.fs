@@ -5,6 +5,8 @@
 /// plus h itself for i >= 1 (residual); then sum pooling of the last layer, a linear head, dropout 0.5 on the logits.
 namespace GcnKd
 
+open System
+
 type GfkdConv =
     | GcnConv
     | GinConv
@@ -106,9 +108,9 @@ module GfkdFamily =
             | GcnBlockState s -> [ s ]
             | GinBlockState s -> s.Mlp.Running @ [ s.Norm ])
 
-    /// The full pass; `batch.Adj` must come from `prepare` (see `prepareBatch`), x is [numNodes, InFeatures].
-    /// Hidden holds each layer's batch-norm output before its ReLU and residual.
-    let run (cfg: GfkdConfig) (p: GfkdParams) (state: GfkdState) (ctx: ForwardContext) (batch: GraphBatch) (x: Tensor) : GfkdOutput =
+    /// The pass with message passing given as a function `propagate` (h -> Â h, the prepared adjacency applied to
+    /// node rows) over a batch's nodes (`batch.Adj` is not read; its node-to-graph map is).
+    let runWith (cfg: GfkdConfig) (p: GfkdParams) (state: GfkdState) (ctx: ForwardContext) (propagate: Tensor -> Tensor) (batch: GraphBatch) (x: Tensor) : GfkdOutput =
         if x.Rank <> 2 || x.Shape.[1] <> cfg.InFeatures || x.Shape.[0] <> batch.NumNodes then
             invalidArg "x" (sprintf "GfkdFamily.forward (%s): x must be [%d, %d] (the batch's nodes x InFeatures), got %s" cfg.Name batch.NumNodes cfg.InFeatures (Shape.describe x.Shape))
         let layers = Array.ofList p.Layers
@@ -123,13 +125,13 @@ module GfkdFamily =
             let pre, out =
                 match layers.[l], states.[l] with
                 | GcnBlock b, GcnBlockState s ->
-                    let z = Gcn.conv batch.Adj b.Conv h
+                    let z = Gcn.convWith propagate b.Conv h
                     normInputs.Add z
                     let pre, s' = NormSettings.apply cfg.Norm ctx.Training b.Norm s z
                     newStates.[l] <- GcnBlockState s'
                     pre, Elementwise.relu pre
                 | GinBlock b, GinBlockState s ->
-                    let r = Gin.layer (ginMlp cfg l) (FixedEps 0.0f) b s ctx batch.Adj h
+                    let r = Gin.layerWith (ginMlp cfg l) (FixedEps 0.0f) b s ctx propagate h
                     normInputs.AddRange r.NormInputs
                     newStates.[l] <- GinBlockState r.State
                     r.Pre, r.Output
@@ -141,6 +143,27 @@ module GfkdFamily =
         { Output = { Logits = logits; Hidden = List.ofSeq hidden }
           State = { Layers = List.ofArray newStates }
           NormInputs = List.ofSeq normInputs }
+
+    /// The full pass; `batch.Adj` must come from `prepare` (see `prepareBatch`), x is [numNodes, InFeatures].
+    /// Hidden holds each layer's batch-norm output before its ReLU and residual.
+    let run (cfg: GfkdConfig) (p: GfkdParams) (state: GfkdState) (ctx: ForwardContext) (batch: GraphBatch) (x: Tensor) : GfkdOutput =
+        runWith cfg p state ctx (Sparse.spmm batch.Adj) batch x
+
+    /// The message passing of a weighted adjacency with differentiable entry weights (`weights` [nnz] in the CSR
+    /// order of `structure`, no self-loops in it), prepared as `prepare` does for unit weights: optional unit
+    /// self-loops, then for GCN D^-1/2 (A + I) D^-1/2 with D the weighted in-degrees. For GFKD's DeepInvG (dense
+    /// sigmoid edge weights). With all weights 1 it equals `run` on `prepare structure`.
+    let weightedPropagate (cfg: GfkdConfig) (structure: Csr) (weights: Tensor) : Tensor -> Tensor =
+        let loops = if cfg.SelfLoops then 1.0f else 0.0f
+        match cfg.Conv with
+        | GinConv -> fun h -> if cfg.SelfLoops then Sparse.spmmValues structure weights h + h else Sparse.spmmValues structure weights h
+        | GcnConv ->
+            let deg = Sparse.spmmValues structure weights (Tensor.ones [| structure.Cols; 1 |]) + loops
+            // nodes of weighted degree 0 keep 0 (as symNorm)
+            let dinv = Elementwise.pow -0.5f (Elementwise.clamp 1e-12f Single.MaxValue deg) * Elementwise.clamp 0.0f 1.0f (deg * 1e12f)
+            fun h ->
+                let agg = Sparse.spmmValues structure weights (h * dinv) * dinv
+                if cfg.SelfLoops then agg + h * (dinv * dinv) else agg
 
     /// Graph logits [numGraphs, NumClasses] and hidden features, with the updated batch-norm state.
     let forward (cfg: GfkdConfig) (p: GfkdParams) (state: GfkdState) (ctx: ForwardContext) (batch: GraphBatch) (x: Tensor) : ModelOutput * GfkdState =

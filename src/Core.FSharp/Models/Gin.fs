@@ -85,22 +85,29 @@ module Gin =
         { Layers = layerInputs cfg |> List.map (fun i -> initLayerState (mlpConfig cfg.MlpLayers cfg.Norm i cfg.Width)) }
 
     /// (1 + eps) h_i + sum_{j in N(i)} h_j, with `adj` the raw adjacency (row = destination).
-    let aggregate (adj: Csr) (eps: GinEps) (learned: Tensor option) (h: Tensor) =
-        let neigh = Sparse.spmm adj h
+    let aggregateWith (propagate: Tensor -> Tensor) (eps: GinEps) (learned: Tensor option) (h: Tensor) =
+        let neigh = propagate h
         match eps, learned with
         | LearnedEps, Some e -> neigh + h * (e + 1.0f)
         | LearnedEps, None -> invalidArg "learned" "Gin.aggregate: eps is learned but the layer has no Eps parameter"
         | FixedEps 0.0f, _ -> neigh + h
         | FixedEps e, _ -> neigh + h * (1.0f + e)
 
+    /// (1 + eps) h + A h with A fixed.
+    let aggregate (adj: Csr) (eps: GinEps) (learned: Tensor option) (h: Tensor) = aggregateWith (Sparse.spmm adj) eps learned h
+
     /// One GIN layer (aggregate, MLP, batch norm, ReLU); `ctx.Rng` is unused (the MLP has no dropout).
-    let layer (mlp: MlpConfig) (eps: GinEps) (p: GinLayer) (state: GinLayerState) (ctx: ForwardContext) (adj: Csr) (h: Tensor) : GinLayerOutput =
-        let m = Mlp.run mlp p.Mlp state.Mlp ctx (aggregate adj eps p.Eps h)
+    let layerWith (mlp: MlpConfig) (eps: GinEps) (p: GinLayer) (state: GinLayerState) (ctx: ForwardContext) (propagate: Tensor -> Tensor) (h: Tensor) : GinLayerOutput =
+        let m = Mlp.run mlp p.Mlp state.Mlp ctx (aggregateWith propagate eps p.Eps h)
         let pre, running = NormSettings.apply mlp.Norm ctx.Training p.Norm state.Norm m.Output
         { Output = Elementwise.relu pre
           Pre = pre
           State = { Mlp = m.State; Norm = running }
           NormInputs = m.NormInputs @ [ m.Output ] }
+
+    /// One GIN layer on a fixed adjacency.
+    let layer (mlp: MlpConfig) (eps: GinEps) (p: GinLayer) (state: GinLayerState) (ctx: ForwardContext) (adj: Csr) (h: Tensor) : GinLayerOutput =
+        layerWith mlp eps p state ctx (Sparse.spmm adj) h
 
     /// Graph features [numGraphs, d] from node features, pooled per graph of the batch.
     let pool (pooling: GraphPooling) (nodeGraph: int[]) (numGraphs: int) (h: Tensor) =
