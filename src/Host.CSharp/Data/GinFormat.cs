@@ -47,9 +47,13 @@ public static class GinFormat
         return LoadFile(Path.Combine(dir, file), dataset, features);
     }
 
-    /// <summary>Load one GIN text file; folds from the <c>10fold_idx</c> folder next to it, when it exists.</summary>
-    public static GraphDataset LoadFile(string path, string name, GinFeatures features = GinFeatures.Auto)
+    /// <summary>Load one GIN text file; folds from the <c>10fold_idx</c> folder next to it, when it exists. With
+    /// <paramref name="tagVocabulary"/>, tag <c>t</c> is one-hot at its position in the vocabulary (a file of fake
+    /// graphs read with the real data's feature columns; a tag outside it is an error), else tags are numbered in
+    /// order of first appearance.</summary>
+    public static GraphDataset LoadFile(string path, string name, GinFeatures features = GinFeatures.Auto, int[]? tagVocabulary = null)
     {
+        var fixedTags = tagVocabulary?.Select((t, i) => (t, i)).ToDictionary(p => p.t, p => p.i);
         var f = TextLines.Read(path);
         var numGraphs = f.Ints(0, "the number of graphs", 1)[0];
         if (numGraphs < 1) throw f.Error(0, "a positive number of graphs");
@@ -86,7 +90,14 @@ public static class GinFormat
                 for (var k = 2 + m; k < fields.Count; k++)
                     if (!f.TryDouble(line, fields[k], out _))
                         throw f.Error(line, $"{what}: attribute column {k - 1 - m} is not a number");
-                if (!tagIndex.TryGetValue(tag, out var t)) tagIndex[tag] = t = tagIndex.Count;
+                int t;
+                if (fixedTags is not null)
+                {
+                    if (!fixedTags.TryGetValue(tag, out t))
+                        throw f.Error(line, $"{what}: tag {tag} is not one of the {fixedTags.Count} tags of the feature vocabulary");
+                    tagIndex[tag] = t;
+                }
+                else if (!tagIndex.TryGetValue(tag, out t)) tagIndex[tag] = t = tagIndex.Count;
                 tags[g][j] = t;
             }
             adj[g] = GraphBuild.SymmetricAdjacency(n, src.ToArray(), dst.ToArray());
@@ -94,7 +105,7 @@ public static class GinFormat
         if (line < f.Count)
             throw f.Error(line, $"the end of the file after the {numGraphs} graphs announced on line 1");
 
-        var useDegree = features == GinFeatures.Degree || (features == GinFeatures.Auto && tagIndex.Count <= 1);
+        var useDegree = features == GinFeatures.Degree || (features == GinFeatures.Auto && fixedTags is null && tagIndex.Count <= 1);
         int[][] hot;
         int width;
         if (useDegree)
@@ -108,7 +119,7 @@ public static class GinFormat
         else
         {
             hot = tags;
-            width = tagIndex.Count;
+            width = fixedTags?.Count ?? tagIndex.Count;
         }
         var (_, labels) = GraphBuild.Unique(rawLabels);
         var graphs = new GraphSample[numGraphs];
