@@ -272,3 +272,30 @@ let ``directed fake graphs are written as out-neighbour lists`` () =
     // variables (0,1) (0,2) (1,0) (1,2) (2,0) (2,1): edges 0 -> 2 and 2 -> 1
     let g = FakeGraphs.export s { Structure = [| -1.f; 1.f; -1.f; -1.f; -1.f; 1.f |]; Features = Tensor.zeros [| 0; 0 |] }
     Assert.Equal("1\n3 1\n0 1 2\n0 0\n0 1 1\n", GinText.write None g)
+
+[<Theory>]
+[<InlineData("learned")>]
+[<InlineData("degree")>]
+let ``a fitting run saved mid-way and decoded resumes to the same result`` (features: string) =
+    let f = if features = "learned" then FakeFeatures.Learned 4 else FakeFeatures.Degree [| 0; 1; 2; 3 |]
+    let s = { toySpec f with Mode = StructureMode.Directed }
+    let teacher = toyTeacher "GIN3_32"
+    let full, _ = fit short s teacher 13
+    let half = FakeGraphFitting.run { short with Iterations = 17 } s teacher (Rng.create 14) ignore (FakeGraphFitting.start (FakeGraphs.init s 0.0f (Rng.create 13)))
+    let spec2, state2 = FittingCheckpoint.decode (FittingCheckpoint.encode s half)
+    Assert.Equal<int[]>(s.NodeCounts, spec2.NodeCounts)
+    Assert.Equal<int[]>(s.Labels, spec2.Labels)
+    Assert.Equal(s.Mode, spec2.Mode)
+    Assert.Equal(17, state2.Iteration)
+    Assert.Equal(half.BestLoss, state2.BestLoss)
+    let resumed = FakeGraphFitting.run short spec2 teacher (Rng.create 14) ignore state2
+    Assert.Equal<float32[]>(full.Params.Structure, resumed.Params.Structure)
+    Assert.Equal<float32[]>(full.Best.Structure, resumed.Best.Structure)
+    Assert.Equal<float32[]>(full.Params.Features.Data, resumed.Params.Features.Data)
+
+[<Fact>]
+let ``a checkpoint without the fake-graph metadata is refused by name`` () =
+    let bytes = Safetensors.encode [| "x", Tensor.zeros [| 2 |] |] Map.empty
+    let e = Assert.Throws<ArgumentException>(fun () -> FittingCheckpoint.decode bytes |> ignore)
+    Assert.Contains("FittingCheckpoint.decode", e.Message)
+    Assert.Contains("this is not a fake-graph checkpoint", e.Message)
