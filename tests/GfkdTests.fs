@@ -299,3 +299,21 @@ let ``a checkpoint without the fake-graph metadata is refused by name`` () =
     let e = Assert.Throws<ArgumentException>(fun () -> FittingCheckpoint.decode bytes |> ignore)
     Assert.Contains("FittingCheckpoint.decode", e.Message)
     Assert.Contains("this is not a fake-graph checkpoint", e.Message)
+
+[<Fact>]
+let ``multinomial structures are undirected unions of each node's draws, fitted by the score function`` () =
+    let s = { toySpec (FakeFeatures.Learned 4) with Mode = StructureMode.Multinomial 1 }
+    let p = FakeGraphs.init s 0.0f (Rng.create 3)
+    let adjs = FakeGraphs.adjacencies s (FakeGraphs.mode s p.Structure)
+    for a in adjs do
+        let e = set [ for i in 0 .. a.Rows - 1 do for k in a.RowPtr.[i] .. a.RowPtr.[i + 1] - 1 -> i, a.ColIdx.[k] ]
+        Assert.Equal(Csr.nnz a, e.Count)   // no duplicate entries
+        Assert.True(e |> Set.forall (fun (i, j) -> i <> j && e.Contains(j, i)))
+        Assert.True([ 0 .. a.Rows - 1 ] |> List.forall (fun i -> a.RowPtr.[i + 1] > a.RowPtr.[i]))   // every node chose one
+    let teacher = toyTeacher "GCN3_32"
+    let e = Assert.Throws<ArgumentException>(fun () -> fit short s teacher 3 |> ignore)
+    Assert.Contains("multinomial mode needs the score-function estimator", e.Message)
+    let final, logs = fit { short with Estimator = StructureEstimator.Reinforce(4, true) } s teacher 3
+    Assert.True(logs.[logs.Length - 1].Loss < logs.[0].Loss, sprintf "loss %.4f -> %.4f" logs.[0].Loss logs.[logs.Length - 1].Loss)
+    let _, back = FittingCheckpoint.decode (FittingCheckpoint.encode s final)
+    Assert.Equal<float32[]>(final.Params.Structure, back.Params.Structure)

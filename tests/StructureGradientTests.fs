@@ -130,3 +130,48 @@ let ``bad inputs name the function and what was expected`` () =
     Assert.Contains("one value per graph (2), got 1", e.Message)
     let e = Assert.Throws<ArgumentException>(fun () -> StructureGradient.reinforce 1 true layout (fun _ -> [| 0.0; 0.0 |]) [| 1.0f; 0.0f; 2.0f |] (Rng.create 0) |> ignore)
     Assert.Contains("at least 2 samples with a baseline", e.Message)
+
+// ---------------------------------------------------------------- the multinomial mode
+
+[<Fact>]
+let ``the categorical score-function estimate is within 3 standard errors of the exact gradient`` () =
+    let logits = [| 0.5f; -1.0f; 1.2f; 0.0f |]
+    // nonlinear in the draw counts: distinct neighbours matter, and neighbour 2 twice is penalised
+    let f (counts: int[]) = float (counts |> Array.filter (fun c -> c > 0) |> Array.length) ** 2.0 - 1.5 * float (if counts.[2] = 2 then 1 else 0) + 3.0
+    let exact = CategoricalStructure.exact 2 f logits
+    Assert.True(exact |> Array.exists (fun g -> abs g > 0.05))
+    // the estimator's objective sees the chosen set, not the counts: a set function
+    let fSet (chosen: bool[]) = float (chosen |> Array.filter id |> Array.length) ** 2.0 + 3.0
+    let exactSet = CategoricalStructure.exact 2 (fun c -> fSet (c |> Array.map (fun k -> k > 0))) logits
+    let rowPtr = [| 0; 4 |]
+    let estimates =
+        Rng.splitN 20000 (Rng.create 5) |> Array.map (fun k ->
+            (CategoricalStructure.reinforce 3 rowPtr 2 (VariableLayout.single 4) (fun a -> [| fSet a |]) logits k).Gradient)
+    withinThreeSe "categorical REINFORCE" exactSet estimates
+    // the enumeration itself agrees with a finite difference of the exact expectation (of the count function f)
+    let expectation (l: float32[]) =
+        let p = CategoricalStructure.probabilities [| 0; 4 |] l
+        [ for a in 0 .. 3 do for b in 0 .. 3 -> a, b ] |> List.sumBy (fun (a, b) ->
+            let c = Array.zeroCreate 4 in c.[a] <- c.[a] + 1; c.[b] <- c.[b] + 1
+            p.[a] * p.[b] * f c)
+    for e in 0 .. 3 do
+        let h = 1e-3f
+        let up, down = Array.copy logits, Array.copy logits
+        up.[e] <- up.[e] + h; down.[e] <- down.[e] - h
+        let fd = (expectation up - expectation down) / (2.0 * float h)
+        Assert.True(abs (exact.[e] - fd) < 1e-3, sprintf "variable %d: enumeration %.5f, finite difference %.5f" e exact.[e] fd)
+
+[<Fact>]
+let ``categorical draws spend the budget per row and follow the softmax`` () =
+    Props.forAll (Gen.zip3 (Gen.choose (1, 6)) (Gen.arrayOfLength 5 (Gen.elements [ -3.0f; 0.0f; 0.7f; 2.0f ])) Props.seed) (fun (budget, logits, seed) ->
+        let rowPtr = [| 0; 2; 2; 5 |]   // an empty row in the middle
+        let counts = CategoricalStructure.sampleCounts rowPtr budget logits (Rng.create seed)
+        let mode = CategoricalStructure.mode rowPtr budget logits
+        counts.[0] + counts.[1] = budget && counts.[2] + counts.[3] + counts.[4] = budget
+        && (mode |> Array.filter id |> Array.length) = min budget 2 + min budget 3)
+    let logits = [| 0.3f; -0.5f; 1.0f |]
+    let p = CategoricalStructure.probabilities [| 0; 3 |] logits
+    let total = Array.zeroCreate<int> 3
+    for k in Rng.splitN 20000 (Rng.create 1) do
+        CategoricalStructure.sampleCounts [| 0; 3 |] 1 logits k |> Array.iteri (fun e c -> total.[e] <- total.[e] + c)
+    for e in 0 .. 2 do Assert.Equal(p.[e], float total.[e] / 20000.0, 2)

@@ -18,6 +18,9 @@ type CandidateGraph = { Structure: Csr; Variable: int[]; Batch: GraphBatch }
 module DeepInversion =
     /// The candidate structure of a spec (all pairs of every graph).
     let candidates (spec: FakeGraphSpec) : CandidateGraph =
+        match spec.Mode with
+        | StructureMode.Multinomial _ -> invalidArg "spec" "DeepInversion.candidates: DeepInvG relaxes Bernoulli edges; use the symmetric or directed mode"
+        | _ -> ()
         let l = FakeGraphs.layout spec
         if l.Count >= (1 <<< 24) then invalidArg "spec" (sprintf "DeepInversion.candidates: %d structure variables exceed the 2^24 this layout supports" l.Count)
         let dst, src, var = ResizeArray(), ResizeArray(), ResizeArray()

@@ -2,7 +2,7 @@
 /// graphs to a frozen teacher by minimising, over structure logits theta and feature logits F,
 ///     E_{A ~ Bern(sigmoid theta)} [CE(teacher(A, softmax F), y) + lambda_BN R_BN + lambda_rho (density(A) - rho)^2]
 ///       + lambda_H H(softmax F)
-/// Per iteration, in the released order: the feature loss on the mode structure 1[theta >= 0] (the best iterate is
+/// Per iteration, in the released order: the feature loss on the mode structure (FakeGraphs.mode; the best iterate is
 /// the one with the lowest such loss), an Adam step on F by back-propagation, then a structure-gradient estimate
 /// (forward passes only) with the updated F and an Adam step on theta. Everything is seeded: iteration t draws
 /// from the t-th split of the run's key, so a resumed run continues the same sequence.
@@ -138,7 +138,7 @@ module FakeGraphFitting =
     let step (c: FittingConfig) (spec: FakeGraphSpec) (teacher: FrozenTeacher) (key: Rng) (state: FittingState) : FittingState * FittingLog =
         let t = state.Iteration
         let p = state.Params
-        let mode = StructureGradient.mode p.Structure
+        let mode = FakeGraphs.mode spec p.Structure
         let learned = match spec.Features with FakeFeatures.Learned _ -> true | FakeFeatures.Degree _ -> false
         let featureLoss (f: Tensor) =
             let b, x = FakeGraphs.batch spec { p with Features = f } mode
@@ -155,7 +155,7 @@ module FakeGraphFitting =
             if learned then Optim.step adam (lrAt c c.FeatureLr t) state.FeatureOpt p.Features fGrad
             else p.Features, state.FeatureOpt
         let p = { p with Features = features }
-        let est = StructureGradient.estimate c.Estimator (FakeGraphs.layout spec) (structureObjective c spec teacher p) p.Structure (Rng.splitN (t + 1) key).[t]
+        let est = FakeGraphs.estimate spec c.Estimator (structureObjective c spec teacher p) p.Structure (Rng.splitN (t + 1) key).[t]
         let theta = Tensor.Wrap([| p.Structure.Length |], p.Structure)
         let theta, structureOpt = Optim.step adam (lrAt c c.StructureLr t) state.StructureOpt theta (Tensor.Wrap(theta.Shape, est.Gradient))
         let predicted = argmaxRows logits

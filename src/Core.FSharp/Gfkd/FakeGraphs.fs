@@ -13,6 +13,10 @@ type StructureMode =
     | Symmetric
     /// One variable per ordered pair (i, j), i <> j, as the released code (directed graphs).
     | Directed
+    /// The multinomial mode: node i draws `budget` neighbours from a categorical over the other nodes (logits laid
+    /// out as Directed, one row of n - 1 per node); the graph is the symmetrised union of the draws
+    /// (CategoricalStructure). Trained with the score-function estimator.
+    | Multinomial of budget: int
 
 /// Where a fake graph's node features come from.
 [<RequireQualifiedAccess>]
@@ -60,15 +64,33 @@ module FakeGraphs =
     let variableCount (mode: StructureMode) (n: int) =
         match mode with
         | StructureMode.Symmetric -> n * (n - 1) / 2
-        | StructureMode.Directed -> n * (n - 1)
+        | StructureMode.Directed | StructureMode.Multinomial _ -> n * (n - 1)
 
     let pairs (mode: StructureMode) (n: int) : (int * int)[] =
         match mode with
         | StructureMode.Symmetric -> [| for i in 0 .. n - 1 do for j in i + 1 .. n - 1 -> i, j |]
-        | StructureMode.Directed -> [| for i in 0 .. n - 1 do for j in 0 .. n - 1 do if i <> j then i, j |]
+        | StructureMode.Directed | StructureMode.Multinomial _ -> [| for i in 0 .. n - 1 do for j in 0 .. n - 1 do if i <> j then i, j |]
 
     /// The structure variables' layout for a spec.
     let layout (spec: FakeGraphSpec) = VariableLayout.ofCounts (spec.NodeCounts |> Array.map (variableCount spec.Mode))
+
+    /// The multinomial mode's rows: node by node, n - 1 variables each (RowPtr over the flat logits).
+    let rowPtr (spec: FakeGraphSpec) =
+        Array.append [| 0 |] (spec.NodeCounts |> Array.collect (fun n -> Array.create n (n - 1)) |> Array.scan (+) 0 |> Array.tail)
+
+    /// The most likely structure: 1[theta >= 0] for Bernoulli modes, each row's top `budget` for the multinomial.
+    let mode (spec: FakeGraphSpec) (logits: float32[]) : bool[] =
+        match spec.Mode with
+        | StructureMode.Multinomial budget -> CategoricalStructure.mode (rowPtr spec) budget logits
+        | _ -> StructureGradient.mode logits
+
+    /// A structure-gradient estimate for the spec's mode (the multinomial mode takes REINFORCE with a baseline).
+    let estimate (spec: FakeGraphSpec) (estimator: StructureEstimator) (objective: bool[] -> float[]) (logits: float32[]) (rng: Rng) : StructureEstimate =
+        match spec.Mode, estimator with
+        | StructureMode.Multinomial budget, StructureEstimator.Reinforce(k, true) -> CategoricalStructure.reinforce k (rowPtr spec) budget (layout spec) objective logits rng
+        | StructureMode.Multinomial _, _ ->
+            invalidArg "estimator" "FakeGraphs.estimate: the multinomial mode needs the score-function estimator with a baseline (Reinforce(K, true)); ARM is for Bernoulli variables"
+        | _ -> StructureGradient.estimate estimator (layout spec) objective logits rng
 
     /// Check a spec (node counts >= 1, labels in range, a feature width >= 1, degree vocabulary sorted and distinct).
     let validate (spec: FakeGraphSpec) =
@@ -84,6 +106,9 @@ module FakeGraphs =
         | FakeFeatures.Learned w when w < 1 -> invalidArg "Features" (sprintf "%s: the feature width must be >= 1, got %d" op w)
         | FakeFeatures.Degree v when isNull v || v.Length = 0 || Array.pairwise v |> Array.exists (fun (a, b) -> a >= b) ->
             invalidArg "Features" (sprintf "%s: the degree vocabulary must be non-empty, sorted and without repeats" op)
+        | _ -> ()
+        match spec.Mode with
+        | StructureMode.Multinomial b when b < 1 -> invalidArg "Mode" (sprintf "%s: the multinomial degree budget must be >= 1, got %d" op b)
         | _ -> ()
 
     /// count labels as balanced as possible over the classes (class c appears floor or ceil of count / classes
@@ -126,13 +151,21 @@ module FakeGraphs =
             invalidArg "sample" (sprintf "FakeGraphs.adjacencies: expected %d structure variables, got %d" l.Count (if isNull sample then 0 else sample.Length))
         spec.NodeCounts |> Array.mapi (fun g n ->
             let dst, src = ResizeArray(), ResizeArray()
-            pairs spec.Mode n |> Array.iteri (fun k (i, j) ->
-                if sample.[l.Offsets.[g] + k] then
-                    dst.Add j
-                    src.Add i
-                    if spec.Mode = StructureMode.Symmetric then
-                        dst.Add i
-                        src.Add j)
+            match spec.Mode with
+            | StructureMode.Multinomial _ ->
+                // the symmetrised union of the chosen (i -> j) draws, each undirected edge once
+                let edges = Collections.Generic.HashSet<struct (int * int)>()
+                pairs spec.Mode n |> Array.iteri (fun k (i, j) ->
+                    if sample.[l.Offsets.[g] + k] && edges.Add(struct (min i j, max i j)) then
+                        dst.Add j; src.Add i; dst.Add i; src.Add j)
+            | _ ->
+                pairs spec.Mode n |> Array.iteri (fun k (i, j) ->
+                    if sample.[l.Offsets.[g] + k] then
+                        dst.Add j
+                        src.Add i
+                        if spec.Mode = StructureMode.Symmetric then
+                            dst.Add i
+                            src.Add j)
             Csr.ofCoo n n (dst.ToArray()) (src.ToArray()) None)
 
     /// The degree one-hot of a graph over a vocabulary (see FakeFeatures.Degree).
@@ -156,17 +189,15 @@ module FakeGraphs =
             | FakeFeatures.Degree v -> Tensor.Wrap([| b.NumNodes; v.Length |], adjs |> Array.collect (fun a -> (degreeFeatures v a).Data))
         b, x
 
-    /// Edges switched on per graph over candidate pairs: the density of each graph of a sample (0 for one node).
+    /// Each graph's density: stored entries over n (n - 1), i.e. undirected edges over unordered pairs for
+    /// undirected graphs (0 for one node).
     let densities (spec: FakeGraphSpec) (sample: bool[]) : float[] =
-        let l = layout spec
-        Array.init spec.Count (fun g ->
-            let lo, hi = l.Offsets.[g], l.Offsets.[g + 1]
-            if hi = lo then 0.0 else float (Seq.sum (seq { for i in lo .. hi - 1 -> if sample.[i] then 1 else 0 })) / float (hi - lo))
+        adjacencies spec sample |> Array.map (fun a -> if a.Rows < 2 then 0.0 else float (Csr.nnz a) / float (a.Rows * (a.Rows - 1)))
 
-    /// The exported graphs: the mode structure 1[theta >= 0] and one-hot argmax features (or the degree one-hot),
+    /// The exported graphs: the mode structure (see `mode`) and one-hot argmax features (or the degree one-hot),
     /// each with its target label; undirected when the mode is symmetric.
     let export (spec: FakeGraphSpec) (p: FakeGraphParams) : GraphSample[] =
-        let adjs = adjacencies spec (StructureGradient.mode p.Structure)
+        let adjs = adjacencies spec (mode spec p.Structure)
         let offsets = Array.scan (+) 0 spec.NodeCounts
         adjs |> Array.mapi (fun g a ->
             let x =

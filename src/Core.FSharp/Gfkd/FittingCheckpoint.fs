@@ -37,7 +37,10 @@ module FittingCheckpoint =
         Map [ "node_counts", ints spec.NodeCounts
               "labels", ints spec.Labels
               "num_classes", string spec.NumClasses
-              "mode", (match spec.Mode with StructureMode.Symmetric -> "symmetric" | StructureMode.Directed -> "directed")
+              "mode", (match spec.Mode with
+                       | StructureMode.Symmetric -> "symmetric"
+                       | StructureMode.Directed -> "directed"
+                       | StructureMode.Multinomial b -> sprintf "multinomial:%d" b)
               "features", describeFeatures spec.Features ]
 
     /// The spec stored in a checkpoint's metadata (ArgumentException naming the key when it is missing or bad).
@@ -58,7 +61,8 @@ module FittingCheckpoint =
               Mode = (match get "mode" with
                       | "symmetric" -> StructureMode.Symmetric
                       | "directed" -> StructureMode.Directed
-                      | m -> invalidArg "bytes" (sprintf "FittingCheckpoint.decode: metadata 'mode' must be symmetric or directed, got '%s'" m))
+                      | m when m.StartsWith "multinomial:" -> StructureMode.Multinomial (parseInts "mode" (m.Substring 12)).[0]
+                      | m -> invalidArg "bytes" (sprintf "FittingCheckpoint.decode: metadata 'mode' must be symmetric, directed or multinomial:B, got '%s'" m))
               Features = features }
         FakeGraphs.validate spec
         spec
