@@ -317,3 +317,44 @@ let ``multinomial structures are undirected unions of each node's draws, fitted 
     Assert.True(logs.[logs.Length - 1].Loss < logs.[0].Loss, sprintf "loss %.4f -> %.4f" logs.[0].Loss logs.[logs.Length - 1].Loss)
     let _, back = FittingCheckpoint.decode (FittingCheckpoint.encode s final)
     Assert.Equal<float32[]>(final.Params.Structure, back.Params.Structure)
+
+// ---------------------------------------------------------------- the experiment's steps
+
+/// 60 small graphs whose class is their density (sparse 0, dense 1), 3 one-hot node labels.
+let private toyDataset () =
+    let rng = Rng.create 77
+    let graphs =
+        Array.init 60 (fun g ->
+            let n = 6 + g % 7
+            let y = g % 2
+            let s = spec StructureMode.Symmetric (FakeFeatures.Learned 3) [| n |] [| y |] 2
+            let p = Train.GfkdTrainer.randomGraphs s (if y = 0 then 0.15 else 0.6) (Rng.splitN 60 rng).[g]
+            { p.[0] with Label = y })
+    { Name = "toy"; Graphs = graphs; NumClasses = 2; NumFeatures = 3; Folds = None }
+
+[<Fact>]
+let ``every GFKD method runs end to end: split, teacher, transfer graphs, student`` () =
+    let data = toyDataset ()
+    let train, test = Train.GfkdRegistry.split data 0
+    Assert.Equal(42, train.Length)
+    Assert.Empty(Set.intersect (set train) (set test))
+    let tr, va = Train.GfkdRegistry.teacherCarve data 0 train
+    Assert.True(Set.isSubset (set (Array.append tr va)) (set train))
+    let o = Train.Registry.trainGraph "GCN3_32" data 0 (Some 3) None tr va test ignore
+    let teacher = Train.GfkdRegistry.teacherOf "GCN3_32" data o.Tensors
+    // the rebuilt teacher reproduces the trained one's test accuracy
+    let b = Train.GraphTrainer.prepare data.Graphs test
+    let logits, _ = teacher.Forward b.Batch b.Features
+    Assert.Equal(o.TestAccuracy, Loss.accuracy logits b.Labels, 10)
+    let fit = { FittingConfig.released with Iterations = 4 }
+    for name in Train.GfkdRegistry.methodNames do
+        let m = Train.GfkdRegistry.methodOfName name
+        let graphs, rep = Train.GfkdRegistry.transferGraphs m fit data train teacher (NodeCountSource.Range(5, 9)) None 0 ignore
+        Assert.Equal(train.Length, graphs.Length)
+        Assert.Equal(rep.RealMeanDensity, train |> Array.averageBy (fun i -> let a = data.Graphs.[i].Adj in float (Csr.nnz a) / float (a.Rows * (a.Rows - 1))), 10)
+        match m with
+        | Train.GfkdMethod.RealKd | Train.GfkdMethod.RealLabels -> Assert.True(Array.forall2 (fun (g: GraphSample) i -> obj.ReferenceEquals(g, data.Graphs.[i])) graphs train)
+        | Train.GfkdMethod.RandomGraphs -> Assert.True(rep.LastFit.IsNone && graphs |> Array.forall (fun g -> g.Adj.Rows >= 5 && g.Adj.Rows <= 9))
+        | _ -> Assert.Equal(Some 3, rep.LastFit |> Option.map (fun l -> l.Iteration))
+        let r = Train.GfkdRegistry.distil m { Train.FakeDistillConfig.released 0 with Epochs = 2 } "GIN3_32" data teacher graphs test ignore
+        Assert.True(r.TestAccuracy >= 0.0 && r.TestAccuracy <= 1.0 && r.Log.Length = 2, name)

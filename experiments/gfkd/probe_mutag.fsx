@@ -1,0 +1,24 @@
+// GFKD probe on MUTAG (seed 0, one 70/30 split): a GCN5_64 teacher, then each named method (GfkdRegistry.methodNames)
+// and a GCN3_32 student scored on the 30 %. Not the reproduction (that is `gcnkd reproduce gfkd`, issue 5).
+// Run after `dotnet build GcnKd.sln -c Release`, with GCNKD_DATA set and DOTNET_GCLOHThreshold=0x800000:
+//   dotnet fsi experiments/gfkd/probe_mutag.fsx randg gfkd-arm deepinvg kd-real
+#r "../../src/Host.CSharp/bin/Release/net10.0/GcnKd.Core.dll"
+#r "../../src/Host.CSharp/bin/Release/net10.0/gcnkd.dll"
+open GcnKd
+open GcnKd.Train
+let sw = System.Diagnostics.Stopwatch.StartNew()
+let root = GcnKd.Host.Data.DataRoot.Resolve(null)
+let data = GcnKd.Host.Data.GinFormat.Load(root, "MUTAG")
+let train, test = GfkdRegistry.split data 0
+let tr, va = GfkdRegistry.teacherCarve data 0 train
+let o = Registry.trainGraph "GCN5_64" data 0 None None tr va test ignore
+printfn "teacher test %.3f val %.3f (%.1fs)" o.TestAccuracy o.ValAccuracy sw.Elapsed.TotalSeconds
+let teacher = GfkdRegistry.teacherOf "GCN5_64" data o.Tensors
+let fit = FittingConfig.released
+for name in fsi.CommandLineArgs.[1..] do
+    sw.Restart()
+    let m = GfkdRegistry.methodOfName name
+    let graphs, rep = GfkdRegistry.transferGraphs m fit data train teacher (NodeCountSource.Range(10, 29)) None 0 ignore
+    let t1 = sw.Elapsed.TotalSeconds
+    let r = GfkdRegistry.distil m (FakeDistillConfig.released 0) "GCN3_32" data teacher graphs test ignore
+    printfn "%s: student %.3f | fake density %.3f (real %.3f) nodes %.1f (%.1f) | fit %A | gen %.1fs total %.1fs" name r.TestAccuracy rep.MeanDensity rep.RealMeanDensity rep.MeanNodes rep.RealMeanNodes (rep.LastFit |> Option.map (fun l -> l.Loss, l.CrossEntropy, l.BnPrior, l.TargetAccuracy)) t1 sw.Elapsed.TotalSeconds
