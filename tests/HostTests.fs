@@ -14,7 +14,7 @@ open GcnKd.Tests.TestData
 [<Fact>]
 let ``reproduce teachers --quick trains every row on the real data and writes both tables`` () =
     use dir = new TempDir()
-    let opts = { ReproduceOptions.Table = "teachers"; Quick = true; Data = Some dataRoot.Value.Path; Out = dir.Path }
+    let opts = { ReproduceOptions.Table = "teachers"; Quick = true; Resume = false; Data = Some dataRoot.Value.Path; Out = dir.Path }
     let rows = ReproduceCommand.Execute(opts, TextWriter.Null)
     Assert.Equal(ReproduceCommand.Teachers.Length, rows.Count)
     for r in rows do
@@ -54,7 +54,7 @@ let ``a missing data root names the dataset folder and the files expected`` () =
 [<Fact>]
 let ``reproduce lsp --quick runs every method on every dataset, reusing one teacher per dataset`` () =
     use dir = new TempDir()
-    let opts = { ReproduceOptions.Table = "lsp"; Quick = true; Data = Some dataRoot.Value.Path; Out = dir.Path }
+    let opts = { ReproduceOptions.Table = "lsp"; Quick = true; Resume = false; Data = Some dataRoot.Value.Path; Out = dir.Path }
     let rows = ReproduceLsp.Execute(opts, TextWriter.Null)
     Assert.Equal(ReproduceLsp.Studies |> Array.sumBy (fun st -> st.Methods.Length), rows.Count)
     // PPI is not in the data root: its rows say so and carry the paper's number only
@@ -72,13 +72,24 @@ let ``reproduce lsp --quick runs every method on every dataset, reusing one teac
         let lspDir = Path.Combine(dir.Path, "runs-quick", ds + "-lsp")
         Assert.True(File.Exists(Path.Combine(lspDir, "none", "teacher", "model.safetensors")))
         Assert.False(Directory.Exists(Path.Combine(lspDir, "kd", "teacher")))
-        let csv = File.ReadAllLines(Path.Combine(lspDir, "lsp-rbf", "seed-0", "distill.csv"))
+        let csv = File.ReadAllLines(Path.Combine(lspDir, "lsp-rbf-auto", "seed-0", "distill.csv"))
         Assert.Equal("epoch,distill_loss", csv.[0])
         Assert.True(float (csv.[1].Split(',').[1]) > 0.0, "the LSP term is positive at the first epoch")
     let teachers = ran |> Seq.groupBy (fun r -> r.Dataset) |> Seq.map (fun (_, rs) -> rs |> Seq.map (fun r -> r.TeacherMetric) |> Seq.distinct |> Seq.length)
     Assert.All(teachers, fun n -> Assert.Equal(1, n))
     use json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "lsp-quick.json")))
     Assert.Equal(rows.Count, json.RootElement.GetProperty("rows").GetArrayLength())
+    // --resume keeps every finished row (nothing is trained again) and writes the same table
+    let table = File.ReadAllText(Path.Combine(dir.Path, "lsp-quick.md"))
+    let removed = Path.Combine(dir.Path, "runs-quick", "Cora-lsp", "kd", "metrics.json")
+    File.Delete removed
+    let log = new StringWriter()
+    let again = ReproduceLsp.Execute({ opts with Resume = true }, log)
+    Assert.Equal(rows.Count, again.Count)
+    Assert.Contains("== Cora / none: kept from", log.ToString())
+    Assert.Contains("== Cora / kd\n", log.ToString().Replace("\r", ""))
+    Assert.True(File.Exists removed, "the unfinished row ran again")
+    Assert.Equal(table, File.ReadAllText(Path.Combine(dir.Path, "lsp-quick.md")))
 
 [<Fact>]
 let ``distill refuses datasets it cannot run and teacher checkpoints that do not fit`` () =

@@ -86,6 +86,7 @@ type DistillArgs =
 type ReproduceArgs =
     | [<MainCommand; Mandatory>] Table of name: string
     | Quick
+    | Resume
     | Data of dir: string
     | Out of dir: string
     interface IArgParserTemplate with
@@ -93,6 +94,7 @@ type ReproduceArgs =
             match a with
             | Table _ -> "which table: teachers or lsp."
             | Quick -> "a smoke version: few epochs, one fold or seed (what CI runs)."
+            | Resume -> "lsp: keep every row whose run directory already holds its final metrics.json with all its seeds (an interrupted reproduction continues where it stopped)."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "where the table goes (default experiments/results)."
 
@@ -139,7 +141,7 @@ type DistillCliOptions =
       Points: int option; TrainSize: int option
       Data: string option; Out: string }
 
-type ReproduceOptions = { Table: string; Quick: bool; Data: string option; Out: string }
+type ReproduceOptions = { Table: string; Quick: bool; Resume: bool; Data: string option; Out: string }
 
 type Command =
     | RunBench of BenchOptions
@@ -221,7 +223,7 @@ let parse (argv: string[]) : Parsed =
             | Reproduce r ->
                 let table = r.GetResult Table
                 if table <> "teachers" && table <> "lsp" then raise (InvalidValue(sprintf "reproduce: unknown table '%s' (known: teachers, lsp)" table))
-                RunReproduce { Table = table; Quick = r.Contains Quick; Data = r.TryGetResult ReproduceArgs.Data
+                RunReproduce { Table = table; Quick = r.Contains Quick; Resume = r.Contains Resume; Data = r.TryGetResult ReproduceArgs.Data
                                Out = r.GetResult(ReproduceArgs.Out, defaultValue = "experiments/results") }
             | Threads _ -> Usage(parser.PrintUsage(), true)
         { Threads = threads; Command = command }
