@@ -1,7 +1,8 @@
 // GFKD probe on MUTAG (seed 0, one 70/30 split): a GCN5_64 teacher, then each named method (GfkdRegistry.methodNames)
 // and a GCN3_32 student scored on the 30 %. Not the reproduction (that is `gcnkd reproduce gfkd`, issue 5).
 // Run after `dotnet build GcnKd.sln -c Release`, with GCNKD_DATA set and DOTNET_GCLOHThreshold=0x800000:
-//   dotnet fsi experiments/gfkd/probe_mutag.fsx randg gfkd-arm deepinvg kd-real
+//   dotnet fsi experiments/gfkd/probe_mutag.fsx DENSITY_WEIGHT INIT_SHIFT BN_WEIGHT METHOD...
+//   e.g. 0 0 0.01 randg gfkd-arm deepinvg kd-real   (the released settings; density target 0.14 = real MUTAG)
 #r "../../src/Host.CSharp/bin/Release/net10.0/GcnKd.Core.dll"
 #r "../../src/Host.CSharp/bin/Release/net10.0/gcnkd.dll"
 open GcnKd
@@ -14,8 +15,8 @@ let tr, va = GfkdRegistry.teacherCarve data 0 train
 let o = Registry.trainGraph "GCN5_64" data 0 None None tr va test ignore
 printfn "teacher test %.3f val %.3f (%.1fs)" o.TestAccuracy o.ValAccuracy sw.Elapsed.TotalSeconds
 let teacher = GfkdRegistry.teacherOf "GCN5_64" data o.Tensors
-let fit = FittingConfig.released
-for name in fsi.CommandLineArgs.[1..] do
+let fit = { FittingConfig.released with DensityWeight = float32 (fsi.CommandLineArgs.[1]); TargetDensity = 0.14; InitShift = float32 (fsi.CommandLineArgs.[2]); BnWeight = float32 (fsi.CommandLineArgs.[3]) }
+for name in fsi.CommandLineArgs.[4..] do
     sw.Restart()
     let m = GfkdRegistry.methodOfName name
     let graphs, rep = GfkdRegistry.transferGraphs m fit data train teacher (NodeCountSource.Range(10, 29)) None 0 ignore
