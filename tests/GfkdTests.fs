@@ -28,7 +28,8 @@ let ``symmetric samples give undirected graphs without self-loops, directed ones
         && adjs |> Array.forall (fun a -> entries a |> Set.forall (fun (i, j) -> i <> j))
         && (match mode with
             | StructureMode.Symmetric -> edges = 2 * on && adjs |> Array.forall (fun a -> let e = entries a in e |> Set.forall (fun (i, j) -> e.Contains(j, i)))
-            | StructureMode.Directed -> edges = on)
+            | StructureMode.Directed -> edges = on
+            | StructureMode.Multinomial _ -> false)
         && Array.forall2 (fun d n -> (n < 2 && d = 0.0) || d >= 0.0 && d <= 1.0) (FakeGraphs.densities s sample) counts)
 
 [<Fact>]

@@ -105,3 +105,15 @@ let ``distill refuses datasets it cannot run and teacher checkpoints that do not
     let bogus = Path.Combine(dir.Path, "bogus.safetensors")
     File.WriteAllText(bogus, "not a checkpoint")
     userError [ bogus; "safetensors" ] (fun () -> DistillCommand.Execute(opts "Cora" (Some bogus), TextWriter.Null))
+
+[<Fact>]
+let ``a run directory counts as finished only with a readable metrics.json for all its seeds`` () =
+    use dir = new TempDir()
+    let path = Path.Combine(dir.Path, "metrics.json")
+    Assert.Null(DistillCommand.ReadFinished(dir.Path, 3))
+    File.WriteAllText(path, "{ \"dataset\": \"Cora\", \"n\": ")
+    Assert.Null(DistillCommand.ReadFinished(dir.Path, 3))
+    File.WriteAllText(path, """{"dataset":"Cora","method":"kd","kernel":"-","metric":"accuracy","mean":0.8,"std":0.01,"n":3,"teacher_test_accuracy":0.82,"teacher_params":10,"student_params":2}""")
+    Assert.Null(DistillCommand.ReadFinished(dir.Path, 10))
+    let s = DistillCommand.ReadFinished(dir.Path, 3)
+    Assert.Equal(("kd", 0.8, 0.82, 2), (s.Method, s.Mean, s.TeacherTest, s.StudentParams))

@@ -70,17 +70,13 @@ module DeepInversion =
         let loss, (gTheta, gF), (ce, bn, h, logits) =
             Autodiff.valueAndGradAux (fun (th, f) -> objective cfg spec teacher c th f) (theta, p.Features)
         let best, bestLoss = if float loss < state.BestLoss then p, float loss else state.Best, state.BestLoss
-        let lr baseLr = Schedule.lr (Schedule.Step(cfg.DecayEvery, cfg.Decay)) baseLr t
         let adam = Optim.adam 0.0f
-        let features, featureOpt = Optim.step adam (lr cfg.FeatureLr) state.FeatureOpt p.Features gF
-        let theta, structureOpt = Optim.step adam (lr cfg.StructureLr) state.StructureOpt theta gTheta
-        let mode = StructureGradient.mode p.Structure
-        let c2 = logits.Shape.[1]
-        let correct = spec.Labels |> Array.mapi (fun g y -> Array.init c2 (fun k -> logits.Data.[g * c2 + k]) |> Array.indexed |> Array.maxBy snd |> fst = y)
+        let features, featureOpt = Optim.step adam (FakeGraphFitting.lrAt cfg cfg.FeatureLr t) state.FeatureOpt p.Features gF
+        let theta, structureOpt = Optim.step adam (FakeGraphFitting.lrAt cfg cfg.StructureLr t) state.StructureOpt theta gTheta
         let log =
             { Iteration = t; Loss = float loss; CrossEntropy = float ce; BnPrior = float bn; Entropy = float h
-              Density = Array.average (FakeGraphs.densities spec mode)
-              TargetAccuracy = float (correct |> Array.filter id |> Array.length) / float spec.Count
+              Density = Array.average (FakeGraphs.densities spec (FakeGraphs.mode spec p.Structure))
+              TargetAccuracy = Loss.accuracy logits spec.Labels
               StructureObjective = float loss }
         { Params = { Structure = theta.Data; Features = features }; StructureOpt = structureOpt; FeatureOpt = featureOpt
           Iteration = t + 1; Best = best; BestLoss = bestLoss }, log

@@ -108,7 +108,8 @@ module FakeGraphFitting =
           Best = p
           BestLoss = Double.PositiveInfinity }
 
-    let private lrAt (c: FittingConfig) (baseLr: float32) (t: int) = Schedule.lr (Schedule.Step(c.DecayEvery, c.Decay)) baseLr t
+    /// A base learning rate at iteration t under the config's step decay.
+    let internal lrAt (c: FittingConfig) (baseLr: float32) (t: int) = Schedule.lr (Schedule.Step(c.DecayEvery, c.Decay)) baseLr t
 
     /// Per-row cross-entropy (float64) of logits [G, C] against labels.
     let private rowCrossEntropy (logits: Tensor) (labels: int[]) =
@@ -118,20 +119,13 @@ module FakeGraphFitting =
             let m = Array.max row
             m + log (row |> Array.sumBy (fun v -> exp (v - m))) - row.[labels.[g]])
 
-    let private argmaxRows (logits: Tensor) =
-        let c = logits.Shape.[1]
-        Array.init logits.Shape.[0] (fun g ->
-            let mutable best = 0
-            for k in 1 .. c - 1 do if logits.Data.[g * c + k] > logits.Data.[g * c + best] then best <- k
-            best)
-
     /// The per-graph structure objective for a sample: CE_g + lambda_BN R_BN(batch) + lambda_rho (density_g - rho)^2.
     let structureObjective (c: FittingConfig) (spec: FakeGraphSpec) (teacher: FrozenTeacher) (p: FakeGraphParams) (sample: bool[]) : float[] =
         let b, x = FakeGraphs.batch spec p sample
         let logits, norms = teacher.Forward b x
         let ce = rowCrossEntropy logits spec.Labels
         let bn = if c.BnWeight > 0.0f then float c.BnWeight * float (GfkdPriors.batchNorm norms teacher.Running).Item0 else 0.0
-        let dens = if c.DensityWeight > 0.0f then FakeGraphs.densities spec sample else Array.zeroCreate spec.Count
+        let dens = if c.DensityWeight > 0.0f then FakeGraphs.batchDensities b else Array.zeroCreate spec.Count
         Array.init spec.Count (fun g -> ce.[g] + bn + float c.DensityWeight * GfkdPriors.density c.TargetDensity dens.[g])
 
     /// One iteration from `state`; `key` is the run's key (iteration t uses its t-th split).
@@ -146,8 +140,8 @@ module FakeGraphFitting =
             let ce = Loss.crossEntropy logits spec.Labels
             let bn = GfkdPriors.batchNorm norms teacher.Running
             let h = if learned then GfkdPriors.entropy f else Tensor.scalar 0.0f
-            ce + bn * c.BnWeight + h * c.EntropyWeight, (ce.Item0, bn.Item0, h.Item0, logits)
-        let loss, fGrad, (ce, bn, h, logits) =
+            ce + bn * c.BnWeight + h * c.EntropyWeight, (ce.Item0, bn.Item0, h.Item0, logits, b)
+        let loss, fGrad, (ce, bn, h, logits, modeBatch) =
             if learned then Autodiff.valueAndGradAux featureLoss p.Features
             else let l, aux = featureLoss p.Features in l.Item0, p.Features, aux
         let best, bestLoss = if float loss < state.BestLoss then p, float loss else state.Best, state.BestLoss
@@ -158,15 +152,14 @@ module FakeGraphFitting =
         let est = FakeGraphs.estimate spec c.Estimator (structureObjective c spec teacher p) p.Structure (Rng.splitN (t + 1) key).[t]
         let theta = Tensor.Wrap([| p.Structure.Length |], p.Structure)
         let theta, structureOpt = Optim.step adam (lrAt c c.StructureLr t) state.StructureOpt theta (Tensor.Wrap(theta.Shape, est.Gradient))
-        let predicted = argmaxRows logits
         let log =
             { Iteration = t
               Loss = float loss
               CrossEntropy = float ce
               BnPrior = float bn
               Entropy = float h
-              Density = Array.average (FakeGraphs.densities spec mode)
-              TargetAccuracy = float (Array.fold2 (fun n a y -> if a = y then n + 1 else n) 0 predicted spec.Labels) / float spec.Count
+              Density = Array.average (FakeGraphs.batchDensities modeBatch)
+              TargetAccuracy = Loss.accuracy logits spec.Labels
               StructureObjective = est.Values |> Array.averageBy Array.average }
         { Params = { p with Structure = theta.Data }
           StructureOpt = structureOpt

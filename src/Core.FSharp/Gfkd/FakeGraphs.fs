@@ -189,10 +189,19 @@ module FakeGraphs =
             | FakeFeatures.Degree v -> Tensor.Wrap([| b.NumNodes; v.Length |], adjs |> Array.collect (fun a -> (degreeFeatures v a).Data))
         b, x
 
-    /// Each graph's density: stored entries over n (n - 1), i.e. undirected edges over unordered pairs for
-    /// undirected graphs (0 for one node).
-    let densities (spec: FakeGraphSpec) (sample: bool[]) : float[] =
-        adjacencies spec sample |> Array.map (fun a -> if a.Rows < 2 then 0.0 else float (Csr.nnz a) / float (a.Rows * (a.Rows - 1)))
+    /// A graph's density: stored entries over n (n - 1), i.e. undirected edges over unordered pairs for an
+    /// undirected graph without self-loops (0 for one node).
+    let density (a: Csr) = if a.Rows < 2 then 0.0 else float (Csr.nnz a) / float (a.Rows * (a.Rows - 1))
+
+    /// The density of every graph of a block-diagonal batch, read from its row ranges.
+    let batchDensities (b: GraphBatch) : float[] =
+        Array.init b.NumGraphs (fun g ->
+            let lo, hi = b.NodeOffsets.[g], b.NodeOffsets.[g + 1]
+            let n = hi - lo
+            if n < 2 then 0.0 else float (b.Adj.RowPtr.[hi] - b.Adj.RowPtr.[lo]) / float (n * (n - 1)))
+
+    /// Each graph's density (see `density`) for a sample of the structure variables.
+    let densities (spec: FakeGraphSpec) (sample: bool[]) : float[] = adjacencies spec sample |> Array.map density
 
     /// The exported graphs: the mode structure (see `mode`) and one-hot argmax features (or the degree one-hot),
     /// each with its target label; undirected when the mode is symmetric.

@@ -38,6 +38,4 @@ module GfkdPriors =
     /// The density (edges over candidate unordered pairs) of undirected graphs without self-loops, averaged.
     let meanDensity (graphs: GraphSample[]) : float =
         if isNull graphs || graphs.Length = 0 then invalidArg "graphs" "GfkdPriors.meanDensity: needs at least one graph"
-        graphs |> Array.averageBy (fun g ->
-            let n = g.Adj.Rows
-            if n < 2 then 0.0 else float (Csr.nnz g.Adj) / float (n * (n - 1)))
+        graphs |> Array.averageBy (fun g -> FakeGraphs.density g.Adj)

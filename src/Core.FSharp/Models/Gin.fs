@@ -84,7 +84,8 @@ module Gin =
         validate cfg
         { Layers = layerInputs cfg |> List.map (fun i -> initLayerState (mlpConfig cfg.MlpLayers cfg.Norm i cfg.Width)) }
 
-    /// (1 + eps) h_i + sum_{j in N(i)} h_j, with `adj` the raw adjacency (row = destination).
+    /// (1 + eps) h_i + sum_{j in N(i)} h_j, the neighbour sum given as a function (a fixed or a differentiable
+    /// weighted adjacency).
     let aggregateWith (propagate: Tensor -> Tensor) (eps: GinEps) (learned: Tensor option) (h: Tensor) =
         let neigh = propagate h
         match eps, learned with
@@ -93,7 +94,7 @@ module Gin =
         | FixedEps 0.0f, _ -> neigh + h
         | FixedEps e, _ -> neigh + h * (1.0f + e)
 
-    /// (1 + eps) h + A h with A fixed.
+    /// (1 + eps) h_i + sum_{j in N(i)} h_j, with `adj` the raw adjacency (row = destination).
     let aggregate (adj: Csr) (eps: GinEps) (learned: Tensor option) (h: Tensor) = aggregateWith (Sparse.spmm adj) eps learned h
 
     /// One GIN layer (aggregate, MLP, batch norm, ReLU); `ctx.Rng` is unused (the MLP has no dropout).

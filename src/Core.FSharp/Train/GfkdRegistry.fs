@@ -66,14 +66,12 @@ module GfkdRegistry =
         let s = Tree.ofNamed (GfkdFamily.initState cfg) stateNamed
         FrozenTeacher.ofGfkd cfg p s
 
-    let private density (g: GraphSample) = if g.Adj.Rows < 2 then 0.0 else float (Csr.nnz g.Adj) / float (g.Adj.Rows * (g.Adj.Rows - 1))
-
     let private report (real: GraphSample[]) (fake: GraphSample[]) (last: FittingLog option) =
         { Graphs = fake.Length
           MeanNodes = fake |> Array.averageBy (fun g -> float g.Adj.Rows)
-          MeanDensity = fake |> Array.averageBy density
+          MeanDensity = GfkdPriors.meanDensity fake
           RealMeanNodes = real |> Array.averageBy (fun g -> float g.Adj.Rows)
-          RealMeanDensity = real |> Array.averageBy density
+          RealMeanDensity = GfkdPriors.meanDensity real
           LastFit = last }
 
     /// The fake graphs' fixed part: as many graphs as the 70 % split, node counts from `nodes`, balanced labels;
@@ -101,7 +99,7 @@ module GfkdRegistry =
         let graphs =
             match m with
             | GfkdMethod.RandomGraphs ->
-                let d = real |> Array.averageBy density
+                let d = GfkdPriors.meanDensity real
                 GfkdTrainer.randomGraphs (spec StructureMode.Symmetric) d keys.[1]
             | GfkdMethod.DeepInversion ->
                 let s = spec StructureMode.Symmetric
@@ -129,9 +127,6 @@ module GfkdRegistry =
         match m with
         | GfkdMethod.RealLabels ->
             let graphs = Array.append transfer testGraphs
-            let tc =
-                { Epochs = cfg.Epochs; BatchSize = cfg.BatchSize; EvalBatchSize = 256; Lr = cfg.Lr; WeightDecay = 0.0f
-                  Schedule = Schedule.Linear(cfg.Epochs, 0.0f); Patience = 0; SelectBy = ValidationMetric; Seed = cfg.Seed }
-            GraphTrainer.train tc (studentSpec student data) graphs (Array.init transfer.Length id) [||]
+            GraphTrainer.train (GfkdTrainer.trainConfig cfg) (studentSpec student data) graphs (Array.init transfer.Length id) [||]
                 (Array.init testGraphs.Length (fun i -> transfer.Length + i)) onEpoch
         | _ -> GfkdTrainer.distil cfg teacher (studentSpec student data) transfer testGraphs onEpoch

@@ -22,6 +22,12 @@ module FakeDistillConfig =
 
 [<RequireQualifiedAccess>]
 module GfkdTrainer =
+    /// The graph trainer's settings for the student stage: Adam with linear decay to 0, no weight decay, no early
+    /// stopping; with no validation part the last epoch is the result.
+    let trainConfig (cfg: FakeDistillConfig) : GraphTrainConfig =
+        { Epochs = cfg.Epochs; BatchSize = cfg.BatchSize; EvalBatchSize = 256; Lr = cfg.Lr; WeightDecay = 0.0f
+          Schedule = Schedule.Linear(cfg.Epochs, 0.0f); Patience = 0; SelectBy = ValidationMetric; Seed = cfg.Seed }
+
     /// Train `student` on `transfer` graphs (their labels ignored) against the teacher and score it on `test`
     /// (real graphs, evaluation only).
     let distil (cfg: FakeDistillConfig) (teacher: FrozenTeacher) (student: GraphSpec<'P, 'S>) (transfer: GraphSample[]) (test: GraphSample[])
@@ -30,9 +36,7 @@ module GfkdTrainer =
         let graphs = Array.append transfer test
         let trainIdx = Array.init transfer.Length id
         let testIdx = Array.init test.Length (fun i -> transfer.Length + i)
-        let tc =
-            { Epochs = cfg.Epochs; BatchSize = cfg.BatchSize; EvalBatchSize = 256; Lr = cfg.Lr; WeightDecay = 0.0f
-              Schedule = Schedule.Linear(cfg.Epochs, 0.0f); Patience = 0; SelectBy = ValidationMetric; Seed = cfg.Seed }
+        let tc = trainConfig cfg
         let kd _ (b: PreparedBatch) _ (out: ModelOutput) =
             let t, _ = teacher.Forward b.Batch b.Features
             Kd.soft cfg.Temperature t out.Logits

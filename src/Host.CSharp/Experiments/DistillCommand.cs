@@ -134,6 +134,29 @@ public static class DistillCommand
         return summary;
     }
 
+    /// <summary>The summary a finished run left in DIR/metrics.json (written last, by Execute), or null when there is
+    /// none, it is unreadable, or it holds a number of seeds other than <paramref name="seeds"/>: the run must be
+    /// made (again). Its per-seed outcomes are not read back (Runs is empty).</summary>
+    public static Summary? ReadFinished(string dir, int seeds)
+    {
+        var path = Path.Combine(dir, "metrics.json");
+        if (!File.Exists(path)) return null;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+            var r = doc.RootElement;
+            if (r.GetProperty("n").GetInt32() != seeds) return null;
+            string metric = r.GetProperty("metric").GetString()!;
+            return new Summary(r.GetProperty("dataset").GetString()!, r.GetProperty("method").GetString()!, r.GetProperty("kernel").GetString()!,
+                metric, r.GetProperty("mean").GetDouble(), r.GetProperty("std").GetDouble(), seeds, r.GetProperty($"teacher_test_{metric}").GetDouble(),
+                r.GetProperty("teacher_params").GetInt32(), r.GetProperty("student_params").GetInt32(), []);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            return null;
+        }
+    }
+
     static GatParams LoadTeacher(string path, GatParams template, TextWriter progress)
     {
         var p = CheckpointFile.LoadTree(path, template).Tree;

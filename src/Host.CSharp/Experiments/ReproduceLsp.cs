@@ -50,21 +50,6 @@ public static class ReproduceLsp
         catch (Errors.GcnKdUserError e) { return e.Message; }
     }
 
-    /// <summary>The summary of a row that already finished (its metrics.json, written last, with `seeds` results), or
-    /// null when the row must run.</summary>
-    static DistillCommand.Summary? Finished(string outDir, int seeds)
-    {
-        var path = Path.Combine(outDir, "metrics.json");
-        if (!File.Exists(path)) return null;
-        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
-        var r = doc.RootElement;
-        string metric = r.GetProperty("metric").GetString()!;
-        if (r.GetProperty("n").GetInt32() != seeds) return null;
-        return new DistillCommand.Summary(r.GetProperty("dataset").GetString()!, r.GetProperty("method").GetString()!, r.GetProperty("kernel").GetString()!,
-            metric, r.GetProperty("mean").GetDouble(), r.GetProperty("std").GetDouble(), seeds, r.GetProperty($"teacher_test_{metric}").GetDouble(),
-            r.GetProperty("teacher_params").GetInt32(), r.GetProperty("student_params").GetInt32(), []);
-    }
-
     public static List<DistillRow> Execute(GcnKd.Cli.ReproduceOptions o, TextWriter progress)
     {
         var rows = new List<DistillRow>();
@@ -96,7 +81,7 @@ public static class ReproduceLsp
                 var opts = new GcnKd.Cli.DistillCliOptions(dataset, method, kernel, 1.0f, FSharpOption<int>.None, 0, study.Seeds,
                     Opt(epochs), teacher, FSharpOption<int>.None, Opt(trainSize), o.Data, outDir);
                 int wanted = o.Quick ? 1 : study.Seeds;
-                var s = o.Resume ? Finished(outDir, wanted) : null;
+                var s = o.Resume ? DistillCommand.ReadFinished(outDir, wanted) : null;
                 progress.WriteLine(s is null ? $"== {dataset} / {name}" : $"== {dataset} / {name}: kept from {outDir}");
                 s ??= DistillCommand.Execute(opts, progress, o.Quick ? 1 : int.MaxValue);
                 string command = $"gcnkd distill --dataset {dataset} --method {method}" + (method == "lsp" ? $" --kernel {kernel}" : "") +
