@@ -65,3 +65,30 @@ let ``train parses the protocol options and refuses contradictions`` () =
     Assert.Contains("--folds must be at least 2", usageError [| "train"; "--dataset"; "M"; "--model"; "gin"; "--folds"; "1"; "--out"; "o" |])
     Assert.Contains("--out", usageError [| "train"; "--dataset"; "M"; "--model"; "gin" |])
     Assert.Contains("unknown table 'students'", usageError [| "reproduce"; "students" |])
+
+[<Fact>]
+let ``gfkd options parse into a typed command, with GcnKd's defaults left to the host`` () =
+    match (Cli.parse [| "gfkd"; "--dataset"; "MUTAG"; "--method"; "GFKD-ARM"; "--student"; "gin3_32"; "--student"; "GCN3_32"; "--student"; "GIN3_32"
+                        "--teacher-model"; "gin5_64"; "--nodes"; "10-29"; "--iterations"; "20"; "--density-weight"; "0"; "--init-shift"; "-1.5"
+                        "--seeds"; "5"; "--resume"; "--out"; "o" |]).Command with
+    | RunGfkd g ->
+        Assert.Equal("gfkd-arm", g.Method)
+        Assert.Equal("GIN5_64", g.TeacherModel)
+        Assert.Equal<string list>([ "GIN3_32"; "GCN3_32" ], g.Students)
+        Assert.Equal(Some(CountRange(10, 29)), g.Nodes)
+        Assert.Equal((Some 20, Some 0.0f, Some -1.5f, None, 5, true, false), (g.Iterations, g.DensityWeight, g.InitShift, g.BnWeight, g.Seeds, g.Resume, g.Released))
+    | other -> failwithf "unexpected %A" other
+    match (Cli.parse [| "gfkd"; "--dataset"; "PROTEINS"; "--method"; "randg"; "--nodes"; "real"; "--out"; "o" |]).Command with
+    | RunGfkd g -> Assert.Equal((Some RealCounts, [ "GCN3_32" ], "GCN5_64"), (g.Nodes, g.Students, g.TeacherModel))
+    | other -> failwithf "unexpected %A" other
+
+[<Fact>]
+let ``gfkd names the expected values of every bad option`` () =
+    let run extra = usageError (Array.append [| "gfkd"; "--dataset"; "MUTAG"; "--out"; "o" |] extra)
+    Assert.Contains("--method must be one of randg, deepinvg, gfkd-arm, gfkd-reinforce, gfkd-multinomial, kd-real, student-real; got 'gfkd-x'", run [| "--method"; "gfkd-x" |])
+    Assert.Contains("--student must be one of GCN3_32, GIN3_32; got 'GCN5_64'", run [| "--method"; "randg"; "--student"; "GCN5_64" |])
+    Assert.Contains("--teacher-model must be one of GCN5_64, GIN5_64; got 'gat'", run [| "--method"; "randg"; "--teacher-model"; "gat" |])
+    Assert.Contains("--nodes must be 'real' or a range LO-HI with 1 <= LO <= HI, e.g. 10-29; got '29-10'", run [| "--method"; "randg"; "--nodes"; "29-10" |])
+    Assert.Contains("--density-weight must be a finite number >= 0, got -1", run [| "--method"; "randg"; "--density-weight"; "-1" |])
+    Assert.Contains("--iterations must be a positive integer, got 0", run [| "--method"; "randg"; "--iterations"; "0" |])
+    Assert.Contains("reproduce: unknown table 'gfkdx' (known: teachers, lsp, gfkd)", usageError [| "reproduce"; "gfkdx" |])

@@ -250,6 +250,35 @@ let ``a short DeepInvG fit lowers its relaxed loss and exports graphs`` () =
     Assert.True(logs.[logs.Count - 1].Loss < logs.[0].Loss, sprintf "loss %.4f -> %.4f" logs.[0].Loss logs.[logs.Count - 1].Loss)
     Assert.Equal(s.Count, (FakeGraphs.export s final.Best).Length)
 
+[<Fact>]
+let ``relaxed degree features and their gradient match the float64 reference`` () =
+    Props.forAll (Gen.zip (Gen.arrayOfLength 2 (Gen.choose (2, 6))) Props.seed) (fun (counts, seed) ->
+        let s = spec StructureMode.Symmetric (FakeFeatures.Degree [| 0; 1; 2; 4 |]) counts [| 0; 1 |] 2
+        let c = DeepInversion.candidates s
+        let v = [| 0.0; 1.0; 2.0; 4.0 |]
+        let w = Tensor.rand (Rng.create seed) 0.0f 1.0f [| Csr.nnz c.Structure |]
+        let reference (r: Ref64.R[]) =
+            let n = c.Structure.Rows
+            Ref64.make [| n; v.Length |] [|
+                for i in 0 .. n - 1 do
+                    let d = Array.sum r.[0].Data.[c.Structure.RowPtr.[i] .. c.Structure.RowPtr.[i + 1] - 1]
+                    let e = v |> Array.map (fun vk -> exp (-((d - vk) ** 2.0)))
+                    let z = Array.sum e
+                    yield! e |> Array.map (fun x -> x / z) |]
+        GradCheck.check "soft degree features" (fun t -> DeepInversion.softDegreeFeatures c [| 0; 1; 2; 4 |] t.[0]) reference [| true |] [| w |])
+
+[<Fact>]
+let ``DeepInvG fits degree-featured graphs through the structure alone and exports exact degree features`` () =
+    let vocabulary = [| 0; 1; 2; 3; 5; 8 |]
+    let s = toySpec (FakeFeatures.Degree vocabulary)
+    let cfg = GfkdFamily.create "GCN3_32" vocabulary.Length 2
+    let teacher = FrozenTeacher.ofGfkd cfg (GfkdFamily.init cfg (Rng.create 5)) (GfkdFamily.initState cfg)
+    let logs = ResizeArray()
+    let final = DeepInversion.run { short with StructureLr = 0.1f } s teacher logs.Add (FakeGraphFitting.start (FakeGraphs.init s 0.0f (Rng.create 5)))
+    Assert.True(logs.[logs.Count - 1].Loss < logs.[0].Loss, sprintf "loss %.4f -> %.4f" logs.[0].Loss logs.[logs.Count - 1].Loss)
+    for g in FakeGraphs.export s final.Best do
+        Assert.Equal<float32[]>((FakeGraphs.degreeFeatures vocabulary g.Adj).Data, g.Features.Data)
+
 // ---------------------------------------------------------------- export
 
 [<Fact>]
@@ -350,7 +379,7 @@ let ``every GFKD method runs end to end: split, teacher, transfer graphs, studen
     let fit = { FittingConfig.released with Iterations = 4 }
     for name in Train.GfkdRegistry.methodNames do
         let m = Train.GfkdRegistry.methodOfName name
-        let graphs, rep = Train.GfkdRegistry.transferGraphs m fit data train teacher (NodeCountSource.Range(5, 9)) None 0 ignore
+        let graphs, rep = Train.GfkdRegistry.transferGraphs m fit data train teacher (NodeCountSource.Range(5, 9)) None 0 (Train.FitControl.logOnly ignore)
         Assert.Equal(train.Length, graphs.Length)
         Assert.Equal(rep.RealMeanDensity, train |> Array.averageBy (fun i -> let a = data.Graphs.[i].Adj in float (Csr.nnz a) / float (a.Rows * (a.Rows - 1))), 10)
         match m with
@@ -359,3 +388,51 @@ let ``every GFKD method runs end to end: split, teacher, transfer graphs, studen
         | _ -> Assert.Equal(Some 3, rep.LastFit |> Option.map (fun l -> l.Iteration))
         let r = Train.GfkdRegistry.distil m { Train.FakeDistillConfig.released 0 with Epochs = 2 } "GIN3_32" data teacher graphs test ignore
         Assert.True(r.TestAccuracy >= 0.0 && r.TestAccuracy <= 1.0 && r.Log.Length = 2, name)
+
+[<Fact>]
+let ``a fitting run checkpointed in pieces and resumed from a checkpoint ends exactly where one uninterrupted run does`` () =
+    let data = toyDataset ()
+    let train, _ = Train.GfkdRegistry.split data 0
+    let tr, va = Train.GfkdRegistry.teacherCarve data 0 train
+    let o = Train.Registry.trainGraph "GCN3_32" data 0 (Some 2) None tr va (snd (Train.GfkdRegistry.split data 0)) ignore
+    let teacher = Train.GfkdRegistry.teacherOf "GCN3_32" data o.Tensors
+    let fit = { Train.GfkdRegistry.defaultFitting 0.3 with Iterations = 7 }
+    let nodes = NodeCountSource.Range(5, 9)
+    for name in [ "gfkd-arm"; "deepinvg" ] do
+        let m = Train.GfkdRegistry.methodOfName name
+        let whole, _ = Train.GfkdRegistry.transferGraphs m fit data train teacher nodes None 3 (Train.FitControl.logOnly ignore)
+        let saved = ResizeArray()
+        let control = { Train.FitControl.logOnly ignore with CheckpointEvery = 3; OnCheckpoint = fun s st -> saved.Add(st.Iteration, FittingCheckpoint.encode s st) }
+        let pieces, _ = Train.GfkdRegistry.transferGraphs m fit data train teacher nodes None 3 control
+        Assert.Equal<int list>([ 3; 6; 7 ], saved |> Seq.map fst |> List.ofSeq)
+        let resumed, rep = Train.GfkdRegistry.transferGraphs m fit data train teacher nodes None 3 { control with Resume = Some(FittingCheckpoint.decode (snd saved.[0])); OnCheckpoint = fun _ _ -> () }
+        Assert.Equal(Some 6, rep.LastFit |> Option.map (fun l -> l.Iteration))
+        for other in [ pieces; resumed ] do
+            Assert.Equal(whole.Length, other.Length)
+            for g in 0 .. whole.Length - 1 do
+                Assert.Equal<int[]>(whole.[g].Adj.ColIdx, other.[g].Adj.ColIdx)
+                Assert.Equal<float32[]>(whole.[g].Features.Data, other.[g].Features.Data)
+        // a checkpoint of another seed's fake graphs is refused, naming the reason
+        let e = Assert.Throws<System.ArgumentException>(fun () ->
+            Train.GfkdRegistry.transferGraphs m fit data train teacher nodes None 4 { control with Resume = Some(FittingCheckpoint.decode (snd saved.[0])) } |> ignore)
+        Assert.Contains("made for other fake graphs", e.Message)
+
+[<Fact>]
+let ``the degree vocabulary is found exactly for degree-featured data`` () =
+    let toy = toyDataset ()
+    Assert.Equal(None, Train.GfkdRegistry.degreeVocabulary toy)
+    let adjs = toy.Graphs |> Array.map (fun g -> g.Adj)
+    let vocabulary = adjs |> Array.collect (fun a -> Array.init a.Rows (fun i -> a.RowPtr.[i + 1] - a.RowPtr.[i])) |> Array.distinct |> Array.sort
+    let degreeData =
+        { toy with
+            Graphs = toy.Graphs |> Array.map (fun g -> { g with Features = FakeGraphs.degreeFeatures vocabulary g.Adj })
+            NumFeatures = vocabulary.Length }
+    Assert.Equal(Some vocabulary, Train.GfkdRegistry.degreeVocabulary degreeData)
+    // one node's one-hot moved to another column: no longer the degree features
+    let broken = Array.copy degreeData.Graphs
+    let f = Array.copy broken.[0].Features.Data
+    let hot = Array.findIndex ((=) 1.0f) f.[0 .. vocabulary.Length - 1]
+    f.[hot] <- 0.0f
+    f.[(hot + 1) % vocabulary.Length] <- 1.0f
+    broken.[0] <- { broken.[0] with Features = Tensor.ofArray broken.[0].Features.Shape f }
+    Assert.Equal(None, Train.GfkdRegistry.degreeVocabulary { degreeData with Graphs = broken })

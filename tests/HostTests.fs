@@ -14,7 +14,7 @@ open GcnKd.Tests.TestData
 [<Fact>]
 let ``reproduce teachers --quick trains every row on the real data and writes both tables`` () =
     use dir = new TempDir()
-    let opts = { ReproduceOptions.Table = "teachers"; Quick = true; Resume = false; Data = Some dataRoot.Value.Path; Out = dir.Path }
+    let opts = { ReproduceOptions.Table = "teachers"; Quick = true; Resume = false; Only = []; Data = Some dataRoot.Value.Path; Out = dir.Path }
     let rows = ReproduceCommand.Execute(opts, TextWriter.Null)
     Assert.Equal(ReproduceCommand.Teachers.Length, rows.Count)
     for r in rows do
@@ -54,7 +54,7 @@ let ``a missing data root names the dataset folder and the files expected`` () =
 [<Fact>]
 let ``reproduce lsp --quick runs every method on every dataset, reusing one teacher per dataset`` () =
     use dir = new TempDir()
-    let opts = { ReproduceOptions.Table = "lsp"; Quick = true; Resume = false; Data = Some dataRoot.Value.Path; Out = dir.Path }
+    let opts = { ReproduceOptions.Table = "lsp"; Quick = true; Resume = false; Only = []; Data = Some dataRoot.Value.Path; Out = dir.Path }
     let rows = ReproduceLsp.Execute(opts, TextWriter.Null)
     Assert.Equal(ReproduceLsp.Studies |> Array.sumBy (fun st -> st.Methods.Length), rows.Count)
     // PPI is not in the data root: its rows say so and carry the paper's number only
@@ -117,3 +117,71 @@ let ``a run directory counts as finished only with a readable metrics.json for a
     Assert.Null(DistillCommand.ReadFinished(dir.Path, 10))
     let s = DistillCommand.ReadFinished(dir.Path, 3)
     Assert.Equal(("kd", 0.8, 0.82, 2), (s.Method, s.Mean, s.TeacherTest, s.StudentParams))
+
+let private gfkdOptions dataset methodName out =
+    { GfkdCliOptions.Dataset = dataset; Method = methodName; TeacherModel = "GCN5_64"; Students = [ "GCN3_32"; "GIN3_32" ]; Teacher = None
+      Seed = 0; Seeds = 2; Iterations = Some 5; Epochs = Some 2; TeacherEpochs = Some 2; Nodes = None
+      DensityWeight = None; BnWeight = None; InitShift = None; Released = false; Resume = false; Data = Some dataRoot.Value.Path; Out = out }
+
+[<Fact>]
+let ``gfkd fits fake graphs on MUTAG, writes them loadable with their report, and a resumed run keeps and continues seeds`` () =
+    use dir = new TempDir()
+    let o = gfkdOptions "MUTAG" "gfkd-arm" dir.Path
+    let s = GfkdCommand.Execute(o, TextWriter.Null)
+    Assert.Equal<string list>([ "GCN3_32"; "GIN3_32" ], s.Students |> Seq.map (fun st -> st.Model) |> List.ofSeq)
+    Assert.True(s.Students |> Seq.forall (fun st -> st.N = 2 && st.Test |> Array.forall (fun a -> a >= 0.0 && a <= 1.0)))
+    Assert.Equal(0.140, s.RealDensity, 3)
+    for f in [ "teacher/model.safetensors"; "config.json"; "metrics.json"; "seed-0/fit.safetensors"; "seed-1/fake.txt"; "seed-1/student-GIN3_32/model.safetensors" ] do
+        Assert.True(File.Exists(Path.Combine(dir.Path, f)), f)
+    Assert.Equal(6, File.ReadAllLines(Path.Combine(dir.Path, "seed-0", "fit.csv")).Length)
+    // the exported fake graphs load back through the GIN loader, with the report's density and the data's feature width
+    let data = DatasetCatalog.LoadGraph(dataRoot.Value, "MUTAG")
+    let fake = GcnKd.Host.Data.GinFormat.LoadFile(Path.Combine(dir.Path, "seed-0", "fake.txt"), "fake", tagVocabulary = Array.init data.NumFeatures id)
+    Assert.Equal((131, data.NumFeatures, data.NumClasses), (fake.Graphs.Length, fake.NumFeatures, fake.NumClasses))
+    use report = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "seed-0", "transfer.json")))
+    Assert.Equal(report.RootElement.GetProperty("mean_density").GetDouble(), GfkdPriors.meanDensity fake.Graphs, 6)
+    // resume: seed 0 is kept, seed 1 continues from its last fitting checkpoint and gives the same students
+    File.Delete(Path.Combine(dir.Path, "seed-1", "metrics.json"))
+    let log = new StringWriter()
+    let again = GfkdCommand.Execute({ o with Resume = true }, log)
+    Assert.Contains("teacher: loaded", log.ToString())
+    Assert.Contains("seed 0: kept", log.ToString())
+    Assert.Contains("seed 1: resuming generation at iteration 5", log.ToString())
+    for a, b in Seq.zip s.Students again.Students do Assert.Equal<float[]>(a.Test, b.Test)
+    // a checkpoint from another method's fake graphs is refused with the file's name
+    File.Copy(Path.Combine(dir.Path, "seed-0", "fit.safetensors"), Path.Combine(dir.Path, "seed-1", "fit.safetensors"), true)
+    File.Delete(Path.Combine(dir.Path, "seed-1", "metrics.json"))
+    userError [ Path.Combine(dir.Path, "seed-1", "fit.safetensors"); "other fake graphs" ] (fun () -> GfkdCommand.Execute({ o with Resume = true }, TextWriter.Null))
+
+[<Fact>]
+let ``gfkd refuses node datasets and teacher checkpoints of another model`` () =
+    use dir = new TempDir()
+    userError [ "gfkd runs on the graph classification datasets"; "Cora" ] (fun () -> GfkdCommand.Execute(gfkdOptions "Cora" "randg" dir.Path, TextWriter.Null))
+    let first = GfkdCommand.Execute({ gfkdOptions "MUTAG" "randg" (Path.Combine(dir.Path, "a")) with Seeds = 1; Students = [ "GCN3_32" ] }, TextWriter.Null)
+    Assert.True(first.Students.[0].N = 1)
+    let teacher = Path.Combine(dir.Path, "a", "teacher", "model.safetensors")
+    userError [ teacher; "does not fit a GIN5_64 teacher on MUTAG" ]
+        (fun () -> GfkdCommand.Execute({ gfkdOptions "MUTAG" "randg" (Path.Combine(dir.Path, "b")) with TeacherModel = "GIN5_64"; Teacher = Some teacher }, TextWriter.Null))
+
+[<Fact>]
+let ``reproduce gfkd --quick runs the chosen datasets with every method and lists the others as not run`` () =
+    use dir = new TempDir()
+    let opts = { ReproduceOptions.Table = "gfkd"; Quick = true; Resume = false; Only = [ "MUTAG"; "IMDB-B" ]; Data = Some dataRoot.Value.Path; Out = dir.Path }
+    let rows = ReproduceGfkd.Execute(opts, TextWriter.Null) |> List.ofSeq
+    Assert.Equal(4 * 2 * 7 * 2, rows.Length)
+    let ran, notRun = rows |> List.partition (fun r -> not (r.Command.StartsWith "not run"))
+    Assert.Equal<Set<string>>(set [ "MUTAG"; "IMDB-BINARY" ], ran |> List.map (fun r -> r.Dataset) |> set)
+    Assert.Equal<Set<string>>(set [ "PTC_MR"; "PROTEINS" ], notRun |> List.map (fun r -> r.Dataset) |> set)
+    Assert.True(ran |> List.forall (fun r -> r.N = 1 && r.Mean >= 0.0 && r.Mean <= 100.0 && r.TransferDensity >= 0.0 && r.TransferDensity <= 1.0))
+    // one teacher per dataset and teacher model, shared by its methods
+    for (_, rs) in ran |> List.groupBy (fun r -> r.Dataset, r.Teacher) do
+        Assert.Equal(1, rs |> List.map (fun r -> r.TeacherAccuracy) |> List.distinct |> List.length)
+    // IMDB-BINARY's fake graphs carry the degree one-hot of their own structure
+    let imdb = DatasetCatalog.LoadGraph(dataRoot.Value, "IMDB-BINARY")
+    let vocabulary = (Train.GfkdRegistry.degreeVocabulary imdb).Value
+    let fake = GcnKd.Host.Data.GinFormat.LoadFile(Path.Combine(dir.Path, "runs-quick", "gfkd", "IMDB-BINARY-GCN5_64", "deepinvg", "seed-0", "fake.txt"), "fake")
+    Assert.True(fake.Graphs |> Array.forall (fun g -> g.Features.Shape.[1] > 0))
+    Assert.True(fake.Graphs.Length > 0 && vocabulary.Length = imdb.NumFeatures)
+    let md = File.ReadAllText(Path.Combine(dir.Path, "gfkd-quick.md"))
+    Assert.Contains("numbers are NOT results", md)
+    Assert.Contains("| MUTAG | GCN5_64", md)

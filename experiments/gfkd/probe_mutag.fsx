@@ -19,7 +19,7 @@ let fit = { FittingConfig.released with DensityWeight = float32 (fsi.CommandLine
 for name in fsi.CommandLineArgs.[4..] do
     sw.Restart()
     let m = GfkdRegistry.methodOfName name
-    let graphs, rep = GfkdRegistry.transferGraphs m fit data train teacher (NodeCountSource.Range(10, 29)) None 0 ignore
+    let graphs, rep = GfkdRegistry.transferGraphs m fit data train teacher (NodeCountSource.Range(10, 29)) None 0 (FitControl.logOnly ignore)
     let t1 = sw.Elapsed.TotalSeconds
     let r = GfkdRegistry.distil m (FakeDistillConfig.released 0) "GCN3_32" data teacher graphs test ignore
     printfn "%s: student %.3f | fake density %.3f (real %.3f) nodes %.1f (%.1f) | fit %A | gen %.1fs total %.1fs" name r.TestAccuracy rep.MeanDensity rep.RealMeanDensity rep.MeanNodes rep.RealMeanNodes (rep.LastFit |> Option.map (fun l -> l.Loss, l.CrossEntropy, l.BnPrior, l.TargetAccuracy)) t1 sw.Elapsed.TotalSeconds

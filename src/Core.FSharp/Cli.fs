@@ -83,18 +83,61 @@ type DistillArgs =
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "run directory: teacher/ and one directory per student seed."
 
+type GfkdArgs =
+    | [<Mandatory>] Dataset of name: string
+    | [<Mandatory>] Method of name: string
+    | Teacher_Model of name: string
+    | Student of name: string
+    | Teacher of checkpoint: string
+    | Seed of seed: int
+    | Seeds of count: int
+    | Iterations of count: int
+    | Epochs of count: int
+    | Teacher_Epochs of count: int
+    | Nodes of range: string
+    | Density_Weight of weight: float
+    | Bn_Weight of weight: float
+    | Init_Shift of shift: float
+    | Released
+    | Resume
+    | Data of dir: string
+    | [<Mandatory>] Out of dir: string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Dataset _ -> "graph classification dataset: MUTAG, PTC_MR, PROTEINS or IMDB-BINARY (GIN text version; 70 % split for the teacher, the 30 % for evaluation only)."
+            | Method _ -> "randg, deepinvg, gfkd-arm, gfkd-reinforce (K 4, mean baseline), gfkd-multinomial (degree budget 1), kd-real (KD on the real 70 %) or student-real (labels of the real 70 %)."
+            | Teacher_Model _ -> "teacher: GCN5_64 (default) or GIN5_64, trained on the 70 % split with seed 0."
+            | Student _ -> "student: GCN3_32 (default) or GIN3_32; repeatable, every student learns from the same transfer graphs."
+            | Teacher _ -> "reuse a teacher checkpoint (model.safetensors of a previous gfkd run's teacher/) instead of training one."
+            | Seed _ -> "first seed (default 0): fake graphs and students; the split and the teacher always use seed 0."
+            | Seeds _ -> "repeat over this many seeds (seed, seed+1, ...); default 1."
+            | Iterations _ -> "generation iterations (default 1500, as released)."
+            | Epochs _ -> "student epochs (default 300, as released)."
+            | Teacher_Epochs _ -> "override the teacher's epochs (a smoke run)."
+            | Nodes _ -> "fake graphs' node counts: a range such as 10-29 (the released MUTAG script), or 'real' (default) to resample the real 70 %'s node counts."
+            | Density_Weight _ -> "weight of the edge-density prior (default 5; target: the real 70 %'s mean density; 0 turns it off, as released)."
+            | Bn_Weight _ -> "weight of the batch-norm prior (default 0.1; released 0.01)."
+            | Init_Shift _ -> "added to the initial structure logits (default logit of the real 70 %'s density, a start at that density; released 0)."
+            | Released -> "the released settings: no density prior, no shift, lambda_BN 0.01, node counts 10-29 (the other options still override)."
+            | Resume -> "continue: keep finished seeds (their metrics.json) and resume generation from a seed's last fitting checkpoint."
+            | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
+            | Out _ -> "run directory: teacher/ and one directory per seed (fake graphs, fitting log and checkpoint, students)."
+
 type ReproduceArgs =
     | [<MainCommand; Mandatory>] Table of name: string
     | Quick
     | Resume
+    | Only of dataset: string
     | Data of dir: string
     | Out of dir: string
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Table _ -> "which table: teachers or lsp."
+            | Table _ -> "which table: teachers, lsp or gfkd."
             | Quick -> "a smoke version: few epochs, one fold or seed (what CI runs)."
-            | Resume -> "lsp: keep every row whose run directory already holds its final metrics.json with all its seeds (an interrupted reproduction continues where it stopped)."
+            | Resume -> "lsp, gfkd: keep every row whose run directory already holds its final metrics.json with all its seeds (an interrupted reproduction continues where it stopped)."
+            | Only _ -> "gfkd: run only this dataset's rows (repeatable); the table still lists the other datasets' finished runs, from their run directories."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "where the table goes (default experiments/results)."
 
@@ -104,6 +147,7 @@ type GcnKdArgs =
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Distill of ParseResults<DistillArgs>
+    | [<CliPrefix(CliPrefix.None)>] Gfkd of ParseResults<GfkdArgs>
     | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
     interface IArgParserTemplate with
         member a.Usage =
@@ -112,6 +156,7 @@ type GcnKdArgs =
             | Bench _ -> "time GcnKd's kernels and a GCN training step (compare with experiments/bench/torch_reference.py)."
             | Train _ -> "train a model on a dataset under its standard protocol; writes checkpoints and metrics."
             | Distill _ -> "distil a trained teacher into a small student (student alone, KD, FitNet, AT or LSP)."
+            | Gfkd _ -> "graph-free distillation: fit fake graphs to a frozen graph classifier, then distil a student on them."
             | Reproduce _ -> "rerun a results table (experiments/results/NAME.md and .json)."
 
 type BenchOptions = { Json: string option; Cases: string list; Runs: int; List: bool; Data: string option }
@@ -141,12 +186,26 @@ type DistillCliOptions =
       Points: int option; TrainSize: int option
       Data: string option; Out: string }
 
-type ReproduceOptions = { Table: string; Quick: bool; Resume: bool; Data: string option; Out: string }
+/// Where a fake graph's node count comes from (`--nodes`).
+type NodeCounts =
+    /// Resample the real training graphs' node counts.
+    | RealCounts
+    | CountRange of lo: int * hi: int
+
+type GfkdCliOptions =
+    { Dataset: string; Method: string; TeacherModel: string; Students: string list; Teacher: string option
+      Seed: int; Seeds: int; Iterations: int option; Epochs: int option; TeacherEpochs: int option
+      Nodes: NodeCounts option
+      DensityWeight: float32 option; BnWeight: float32 option; InitShift: float32 option
+      Released: bool; Resume: bool; Data: string option; Out: string }
+
+type ReproduceOptions = { Table: string; Quick: bool; Resume: bool; Only: string list; Data: string option; Out: string }
 
 type Command =
     | RunBench of BenchOptions
     | RunTrain of TrainOptions
     | RunDistill of DistillCliOptions
+    | RunGfkd of GfkdCliOptions
     | RunReproduce of ReproduceOptions
     /// --help or a usage error: the text to print and whether it is an error.
     | Usage of text: string * isError: bool
@@ -201,7 +260,7 @@ let parse (argv: string[]) : Parsed =
                            Data = t.TryGetResult TrainArgs.Data
                            Out = t.GetResult TrainArgs.Out }
             | Distill d ->
-                let m = d.GetResult Method
+                let m = d.GetResult DistillArgs.Method
                 if not (List.contains (m.ToLowerInvariant()) [ "none"; "kd"; "fitnet"; "at"; "lsp" ]) then
                     raise (InvalidValue(sprintf "--method must be one of none, kd, fitnet, at, lsp; got '%s'" m))
                 let kernel = d.GetResult(Kernel, defaultValue = "rbf")
@@ -216,14 +275,54 @@ let parse (argv: string[]) : Parsed =
                              Seed = d.GetResult(DistillArgs.Seed, defaultValue = 0)
                              Seeds = d.GetResult(DistillArgs.Seeds, defaultValue = 1) |> positive "--seeds"
                              Epochs = d.TryGetResult DistillArgs.Epochs |> Option.map (positive "--epochs")
-                             Teacher = d.TryGetResult Teacher
+                             Teacher = d.TryGetResult DistillArgs.Teacher
                              Points = d.TryGetResult DistillArgs.Points |> Option.map (positive "--points")
                              TrainSize = d.TryGetResult DistillArgs.Train_Size |> Option.map (positive "--train-size")
                              Data = d.TryGetResult DistillArgs.Data; Out = d.GetResult DistillArgs.Out }
+            | Gfkd g ->
+                let m = g.GetResult GfkdArgs.Method
+                let known = GcnKd.Train.GfkdRegistry.methodNames
+                if not (List.contains (m.ToLowerInvariant()) known) then
+                    raise (InvalidValue(sprintf "--method must be one of %s; got '%s'" (String.concat ", " known) m))
+                let model (flag: string) (allowed: string list) (name: string) =
+                    match allowed |> List.tryFind (fun a -> System.String.Equals(a, name, System.StringComparison.OrdinalIgnoreCase)) with
+                    | Some a -> a
+                    | None -> raise (InvalidValue(sprintf "%s must be one of %s; got '%s'" flag (String.concat ", " allowed) name))
+                let students = g.GetResults Student |> List.map (model "--student" [ "GCN3_32"; "GIN3_32" ]) |> List.distinct
+                let weight (flag: string) (v: float) =
+                    if v >= 0.0 && not (System.Double.IsInfinity v) then float32 v
+                    else raise (InvalidValue(sprintf "%s must be a finite number >= 0, got %g" flag v))
+                let nodes =
+                    g.TryGetResult Nodes
+                    |> Option.map (fun (text: string) ->
+                        if text.Trim().ToLowerInvariant() = "real" then RealCounts
+                        else
+                            match text.Split('-') |> Array.map System.Int32.TryParse with
+                            | [| (true, lo); (true, hi) |] when lo >= 1 && hi >= lo -> CountRange(lo, hi)
+                            | _ -> raise (InvalidValue(sprintf "--nodes must be 'real' or a range LO-HI with 1 <= LO <= HI, e.g. 10-29; got '%s'" text)))
+                RunGfkd { Dataset = g.GetResult GfkdArgs.Dataset; Method = m.ToLowerInvariant()
+                          TeacherModel = g.GetResult(Teacher_Model, defaultValue = "GCN5_64") |> model "--teacher-model" [ "GCN5_64"; "GIN5_64" ]
+                          Students = (if students.IsEmpty then [ "GCN3_32" ] else students)
+                          Teacher = g.TryGetResult GfkdArgs.Teacher
+                          Seed = g.GetResult(GfkdArgs.Seed, defaultValue = 0)
+                          Seeds = g.GetResult(GfkdArgs.Seeds, defaultValue = 1) |> positive "--seeds"
+                          Iterations = g.TryGetResult Iterations |> Option.map (positive "--iterations")
+                          Epochs = g.TryGetResult GfkdArgs.Epochs |> Option.map (positive "--epochs")
+                          TeacherEpochs = g.TryGetResult Teacher_Epochs |> Option.map (positive "--teacher-epochs")
+                          Nodes = nodes
+                          DensityWeight = g.TryGetResult Density_Weight |> Option.map (weight "--density-weight")
+                          BnWeight = g.TryGetResult Bn_Weight |> Option.map (weight "--bn-weight")
+                          InitShift =
+                              g.TryGetResult Init_Shift
+                              |> Option.map (fun v -> if System.Double.IsFinite v then float32 v else raise (InvalidValue(sprintf "--init-shift must be a finite number, got %g" v)))
+                          Released = g.Contains Released; Resume = g.Contains GfkdArgs.Resume
+                          Data = g.TryGetResult GfkdArgs.Data; Out = g.GetResult GfkdArgs.Out }
             | Reproduce r ->
                 let table = r.GetResult Table
-                if table <> "teachers" && table <> "lsp" then raise (InvalidValue(sprintf "reproduce: unknown table '%s' (known: teachers, lsp)" table))
-                RunReproduce { Table = table; Quick = r.Contains Quick; Resume = r.Contains Resume; Data = r.TryGetResult ReproduceArgs.Data
+                if not (List.contains table [ "teachers"; "lsp"; "gfkd" ]) then raise (InvalidValue(sprintf "reproduce: unknown table '%s' (known: teachers, lsp, gfkd)" table))
+                let only = r.GetResults Only
+                if not only.IsEmpty && table <> "gfkd" then raise (InvalidValue(sprintf "--only applies to reproduce gfkd, not %s" table))
+                RunReproduce { Table = table; Quick = r.Contains Quick; Resume = r.Contains ReproduceArgs.Resume; Only = only; Data = r.TryGetResult ReproduceArgs.Data
                                Out = r.GetResult(ReproduceArgs.Out, defaultValue = "experiments/results") }
             | Threads _ -> Usage(parser.PrintUsage(), true)
         { Threads = threads; Command = command }

@@ -29,6 +29,9 @@ public static class Program
                 case GcnKd.Cli.Command.RunDistill distill:
                     Console.WriteLine(DeviceReport.Line());
                     return DistillCommand.Run(distill.Item);
+                case GcnKd.Cli.Command.RunGfkd gfkd:
+                    Console.WriteLine(DeviceReport.Line());
+                    return GfkdCommand.Run(gfkd.Item);
                 case GcnKd.Cli.Command.RunReproduce reproduce:
                     Console.WriteLine(DeviceReport.Line());
                     return ReproduceCommand.Run(reproduce.Item);

@@ -40,14 +40,25 @@ module DeepInversion =
     /// Per-entry weights sigmoid(theta[variable]) [nnz] (differentiable in theta [variables]).
     let weights (c: CandidateGraph) (theta: Tensor) = Elementwise.sigmoid (Sparse.gatherRows c.Variable theta)
 
-    /// The relaxed objective and its parts (CE, BN prior, entropy, density prior) for theta and F.
+    /// Degree features relaxed (degree-featured data such as IMDB-BINARY): each node's expected degree d (the sum
+    /// of its entries' weights) as the soft one-hot softmax_k(-(d - v_k)^2) over the vocabulary v [N, |v|],
+    /// differentiable in the weights; at 0 / 1 weights it peaks on the node's exact degree.
+    let softDegreeFeatures (c: CandidateGraph) (vocabulary: int[]) (w: Tensor) =
+        let d = Sparse.spmmValues c.Structure w (Tensor.Wrap([| c.Structure.Rows; 1 |], Array.create c.Structure.Rows 1.0f))
+        let v = Tensor.Wrap([| 1; vocabulary.Length |], vocabulary |> Array.map float32)
+        Reduce.softmax (Elementwise.square (d - v) * -1.0f)
+
+    /// The relaxed objective and its parts (CE, BN prior, entropy, density prior) for theta and F (F unused, and
+    /// no entropy term, with degree features).
     let objective (cfg: FittingConfig) (spec: FakeGraphSpec) (teacher: FrozenTeacher) (c: CandidateGraph) (theta: Tensor) (features: Tensor) =
         let w = weights c theta
-        let x = Reduce.softmax features
+        let x, h =
+            match spec.Features with
+            | FakeFeatures.Learned _ -> Reduce.softmax features, GfkdPriors.entropy features
+            | FakeFeatures.Degree v -> softDegreeFeatures c v w, Tensor.scalar 0.0f
         let logits, norms = teacher.ForwardWeighted c.Batch c.Structure w x
         let ce = Loss.crossEntropy logits spec.Labels
         let bn = GfkdPriors.batchNorm norms teacher.Running
-        let h = GfkdPriors.entropy features
         let density =
             if cfg.DensityWeight = 0.0f then Tensor.scalar 0.0f
             else
@@ -61,17 +72,20 @@ module DeepInversion =
 
     /// One iteration: both parameter blocks stepped by back-propagation (the best iterate by relaxed loss).
     let step (cfg: FittingConfig) (spec: FakeGraphSpec) (teacher: FrozenTeacher) (c: CandidateGraph) (state: FittingState) : FittingState * FittingLog =
-        match spec.Features with
-        | FakeFeatures.Degree _ -> invalidArg "spec" "DeepInversion.step: degree features are not differentiable in the structure; DeepInvG needs learned features"
-        | FakeFeatures.Learned _ -> ()
+        let learned = match spec.Features with FakeFeatures.Learned _ -> true | FakeFeatures.Degree _ -> false
         let t = state.Iteration
         let p = state.Params
         let theta = Tensor.Wrap([| p.Structure.Length |], p.Structure)
         let loss, (gTheta, gF), (ce, bn, h, logits) =
-            Autodiff.valueAndGradAux (fun (th, f) -> objective cfg spec teacher c th f) (theta, p.Features)
+            if learned then Autodiff.valueAndGradAux (fun (th, f) -> objective cfg spec teacher c th f) (theta, p.Features)
+            else
+                let l, g, aux = Autodiff.valueAndGradAux (fun th -> objective cfg spec teacher c th p.Features) theta
+                l, (g, p.Features), aux
         let best, bestLoss = if float loss < state.BestLoss then p, float loss else state.Best, state.BestLoss
         let adam = Optim.adam 0.0f
-        let features, featureOpt = Optim.step adam (FakeGraphFitting.lrAt cfg cfg.FeatureLr t) state.FeatureOpt p.Features gF
+        let features, featureOpt =
+            if learned then Optim.step adam (FakeGraphFitting.lrAt cfg cfg.FeatureLr t) state.FeatureOpt p.Features gF
+            else p.Features, state.FeatureOpt
         let theta, structureOpt = Optim.step adam (FakeGraphFitting.lrAt cfg cfg.StructureLr t) state.StructureOpt theta gTheta
         let log =
             { Iteration = t; Loss = float loss; CrossEntropy = float ce; BnPrior = float bn; Entropy = float h

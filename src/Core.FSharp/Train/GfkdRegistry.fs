@@ -32,6 +32,21 @@ type TransferReport =
       /// The fitting loop's last record (None for methods without one).
       LastFit: FittingLog option }
 
+/// How the host follows and persists a fitting run (GFKD and DeepInvG): every iteration's record, a checkpoint
+/// every CheckpointEvery iterations and at the end, and optionally a checkpoint to continue from.
+type FitControl =
+    { OnLog: FittingLog -> unit
+      /// A checkpoint's spec and state (FittingCheckpoint.decode); its spec must be the one this run draws.
+      Resume: (FakeGraphSpec * FittingState) option
+      CheckpointEvery: int
+      OnCheckpoint: FakeGraphSpec -> FittingState -> unit }
+
+[<RequireQualifiedAccess>]
+module FitControl =
+    /// Follow every iteration with `onLog`; no checkpoints, no resume.
+    let logOnly (onLog: FittingLog -> unit) =
+        { OnLog = onLog; Resume = None; CheckpointEvery = Int32.MaxValue; OnCheckpoint = fun _ _ -> () }
+
 [<RequireQualifiedAccess>]
 module GfkdRegistry =
     let methodNames = [ "randg"; "deepinvg"; "gfkd-arm"; "gfkd-reinforce"; "gfkd-multinomial"; "kd-real"; "student-real" ]
@@ -54,6 +69,25 @@ module GfkdRegistry =
     /// The teacher's (train, validation) carve of the 70 % (10 % validation, for epoch selection only).
     let teacherCarve (data: GraphDataset) (seed: int) (train: int[]) =
         Splits.carveValidation (Rng.create (104729 * (seed + 1))) 0.1 (data.Graphs |> Array.map (fun g -> g.Label)) train
+
+    /// The fitting settings GcnKd uses by default (shared/METHODS.md section 2 and experiments/gfkd/README.md): the
+    /// released schedule with a density prior (weight 5, target = the real training graphs' mean density), a start
+    /// at that density (structure logits shifted by logit(target), so the median initial edge probability is the
+    /// target; MUTAG's 0.14 gives -1.8) and lambda_BN 0.1.
+    let defaultFitting (targetDensity: float) =
+        if not (targetDensity >= 0.0 && targetDensity <= 1.0) then invalidArg "targetDensity" (sprintf "GfkdRegistry.defaultFitting: the target density must lie in [0, 1], got %g" targetDensity)
+        let p = min 0.99 (max 0.01 targetDensity)
+        { FittingConfig.released with DensityWeight = 5.0f; TargetDensity = targetDensity; InitShift = float32 (log (p / (1.0 - p))); BnWeight = 0.1f }
+
+    /// The degree vocabulary of a dataset whose features are the degree one-hot (GIN's degree_as_tag, e.g.
+    /// IMDB-BINARY): the sorted distinct node degrees, when every graph's features are exactly that one-hot over
+    /// them; None for datasets with other features.
+    let degreeVocabulary (data: GraphDataset) : int[] option =
+        let degrees (g: GraphSample) = Array.init g.Adj.Rows (fun i -> g.Adj.RowPtr.[i + 1] - g.Adj.RowPtr.[i])
+        let vocabulary = data.Graphs |> Array.collect degrees |> Array.distinct |> Array.sort
+        if vocabulary.Length <> data.NumFeatures then None
+        elif data.Graphs |> Array.forall (fun g -> (FakeGraphs.degreeFeatures vocabulary g.Adj).Data = g.Features.Data) then Some vocabulary
+        else None
 
     let modelConfig (model: string) (data: GraphDataset) = GfkdFamily.create model data.NumFeatures data.NumClasses
 
@@ -85,17 +119,30 @@ module GfkdRegistry =
           Features = (match degreeVocabulary with Some v -> FakeFeatures.Degree v | None -> FakeFeatures.Learned data.NumFeatures) }
 
     /// The transfer graphs of a data-free method and their report; `fit` is the fitting configuration (its
-    /// estimator is set by the method), `onFit` sees every fitting iteration.
+    /// estimator is set by the method), `control` follows, checkpoints and resumes the fitting (the iteration
+    /// sequence is the same whether or not a run is split into pieces, FakeGraphFitting.step).
     let transferGraphs (m: GfkdMethod) (fit: FittingConfig) (data: GraphDataset) (train: int[]) (teacher: FrozenTeacher)
-                       (nodes: NodeCountSource) (degreeVocabulary: int[] option) (seed: int) (onFit: FittingLog -> unit) : GraphSample[] * TransferReport =
+                       (nodes: NodeCountSource) (degreeVocabulary: int[] option) (seed: int) (control: FitControl) : GraphSample[] * TransferReport =
+        if control.CheckpointEvery < 1 then invalidArg "control" (sprintf "GfkdRegistry.transferGraphs: CheckpointEvery must be positive, got %d" control.CheckpointEvery)
         let real = train |> Array.map (fun i -> data.Graphs.[i])
         let keys = Rng.splitN 3 (Rng.create (31337 + seed))
         let spec mode = fakeSpec data train.Length nodes mode degreeVocabulary keys.[0]
         let last = ref None
-        let log l = last.Value <- Some l; onFit l
-        let fitted (s: FakeGraphSpec) (run: FittingState -> FittingState) =
-            let final = run (FakeGraphFitting.start (FakeGraphs.init s fit.InitShift keys.[1]))
-            FakeGraphs.export s final.Best
+        let log l = last.Value <- Some l; control.OnLog l
+        let fitted (s: FakeGraphSpec) (runTo: int -> FittingState -> FittingState) =
+            let initial =
+                match control.Resume with
+                | Some(rs, state) when rs = s -> state
+                | Some _ -> invalidArg "control" "GfkdRegistry.transferGraphs: the checkpoint to resume was made for other fake graphs (node counts, labels, mode or features differ: another dataset, seed, method or node-count source)"
+                | None -> FakeGraphFitting.start (FakeGraphs.init s fit.InitShift keys.[1])
+            let every = control.CheckpointEvery
+            let rec go (st: FittingState) =
+                if st.Iteration >= fit.Iterations then st
+                else
+                    let next = runTo (int (min (int64 fit.Iterations) ((int64 st.Iteration / int64 every + 1L) * int64 every))) st
+                    control.OnCheckpoint s next
+                    go next
+            FakeGraphs.export s (go initial).Best
         let graphs =
             match m with
             | GfkdMethod.RandomGraphs ->
@@ -103,13 +150,13 @@ module GfkdRegistry =
                 GfkdTrainer.randomGraphs (spec StructureMode.Symmetric) d keys.[1]
             | GfkdMethod.DeepInversion ->
                 let s = spec StructureMode.Symmetric
-                fitted s (DeepInversion.run fit s teacher log)
+                fitted s (fun n -> DeepInversion.run { fit with Iterations = n } s teacher log)
             | GfkdMethod.Gfkd e ->
                 let s = spec StructureMode.Symmetric
-                fitted s (FakeGraphFitting.run { fit with Estimator = e } s teacher keys.[2] log)
+                fitted s (fun n -> FakeGraphFitting.run { fit with Iterations = n; Estimator = e } s teacher keys.[2] log)
             | GfkdMethod.GfkdMultinomial b ->
                 let s = spec (StructureMode.Multinomial b)
-                fitted s (FakeGraphFitting.run { fit with Estimator = StructureEstimator.Reinforce(4, true) } s teacher keys.[2] log)
+                fitted s (fun n -> FakeGraphFitting.run { fit with Iterations = n; Estimator = StructureEstimator.Reinforce(4, true) } s teacher keys.[2] log)
             | GfkdMethod.RealKd | GfkdMethod.RealLabels -> real
         graphs, report real graphs last.Value
 
@@ -130,3 +177,32 @@ module GfkdRegistry =
             GraphTrainer.train (GfkdTrainer.trainConfig cfg) (studentSpec student data) graphs (Array.init transfer.Length id) [||]
                 (Array.init testGraphs.Length (fun i -> transfer.Length + i)) onEpoch
         | _ -> GfkdTrainer.distil cfg teacher (studentSpec student data) transfer testGraphs onEpoch
+
+    /// A frozen teacher's accuracy on some of a dataset's graphs (the real 30 %, to report the teacher).
+    let teacherAccuracy (teacher: FrozenTeacher) (data: GraphDataset) (idx: int[]) : float =
+        let b = GraphTrainer.prepare data.Graphs idx
+        let logits, _ = teacher.Forward b.Batch b.Features
+        Loss.accuracy logits b.Labels
+
+    /// The node-count source: a range, or the real training graphs' node counts resampled.
+    let nodeSource (data: GraphDataset) (train: int[]) (range: (int * int) option) : NodeCountSource =
+        match range with
+        | Some(lo, hi) -> NodeCountSource.Range(lo, hi)
+        | None -> NodeCountSource.Empirical(train |> Array.map (fun i -> data.Graphs.[i].Adj.Rows))
+
+    /// The tags written to a GIN text file of transfer graphs: the feature column (learned one-hot features), or
+    /// None for degree-featured data (GinText.write).
+    let exportTags (data: GraphDataset) : int[] option =
+        match degreeVocabulary data with
+        | Some _ -> None
+        | None -> Some(Array.init data.NumFeatures id)
+
+    /// A student's result as a run outcome (checkpoint tensors, log, settings) for the run directory.
+    let studentOutcome (m: GfkdMethod) (cfg: FakeDistillConfig) (student: string) (r: GraphTrainResult<GfkdParams, GfkdState>) : RunOutcome =
+        let stage =
+            match m with
+            | GfkdMethod.RealLabels -> [ "loss", "cross-entropy on the real 70 %'s labels" ]
+            | _ -> [ "loss", sprintf "KL(teacher || student) at T = %g, times T^2" cfg.Temperature ]
+        Registry.outcomeOf "accuracy" student cfg.Seed r.BestEpoch r.ValAccuracy r.TestAccuracy r.Params (Some r.State) r.Log
+            (stage @ [ "epochs", string cfg.Epochs; "batch_size", string cfg.BatchSize; "lr", string cfg.Lr
+                       "schedule", "linear decay to 0"; "selection", "the last epoch (no test-based selection)" ])

@@ -61,6 +61,13 @@ public static class ReproduceCommand
             Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), lspStem + ".md")} and {lspStem}.json ({lsp.Count} rows)");
             return 0;
         }
+        if (o.Table == "gfkd")
+        {
+            var gfkd = ReproduceGfkd.Execute(o, Console.Out);
+            string gfkdStem = o.Quick ? "gfkd-quick" : "gfkd";
+            Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), gfkdStem + ".md")} and {gfkdStem}.json ({gfkd.Count} rows)");
+            return 0;
+        }
         var rows = Execute(o, Console.Out);
         string stem = o.Quick ? "teachers-quick" : "teachers";
         Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), stem + ".md")} and {stem}.json ({rows.Count} rows)");
