@@ -47,3 +47,27 @@ let ``the distillation table's gain over the student alone counts only beyond on
     Assert.Equal(JsonValueKind.Null, last.GetProperty("gain_over_student_alone").ValueKind)
     Assert.Equal(JsonValueKind.Null, last.GetProperty("mean").ValueKind)
     Assert.True((doc.RootElement.GetProperty "rows").[1].GetProperty("gain_beyond_one_std").GetBoolean())
+
+[<Fact>]
+let ``a Markdown table has one header, aligned columns and escaped cells, and refuses rows of the wrong width`` () =
+    let md = MarkdownTable.render "T" "P" [ MarkdownTable.text "a"; MarkdownTable.numeric "b" ] (fun (x: string, y: float) -> [ x; string y ]) [ "p|q", 1.5 ]
+    Assert.Equal("# T\n\nP\n\n| a | b |\n|---|---:|\n| p\\|q | 1.5 |\n", md)
+    let e = Assert.Throws<System.ArgumentException>(fun () -> MarkdownTable.render "T" "P" [ MarkdownTable.text "a" ] (fun (x: string) -> [ x; x ]) [ "r" ] |> ignore)
+    Assert.Contains("a row has 2 cells for 1 columns", e.Message)
+
+[<Fact>]
+let ``the GFKD table judges GFKD rows against RandG, DeepInvG and real-data KD of the same teacher and student`` () =
+    let row m mean std =
+        { GfkdRow.Dataset = "MUTAG"; Teacher = "GCN5_64"; TeacherParams = 10; TeacherAccuracy = 80.0; Student = "GCN3_32"; StudentParams = 5; Method = m
+          Mean = mean; Std = std; N = 5; TransferDensity = 0.15; RealDensity = 0.14; GenerationSeconds = 30.0; Command = "c" }
+    let other = { row "randg" 90.0 1.0 with Student = "GIN3_32" }
+    let rows = [ row "kd-real" 75.0 2.0; row "randg" 60.0 3.0; row "deepinvg" 70.0 1.0; row "gfkd-arm" 72.0 2.5; other ]
+    let g = rows.[3]
+    Assert.Equal(Some(12.0, true), GfkdTable.beats rows g "randg")
+    Assert.Equal(Some(2.0, false), GfkdTable.beats rows g "deepinvg")
+    Assert.Equal(Some(3.0, true), GfkdTable.gapToRealKd rows g)
+    // baselines are not judged, and a missing baseline gives no verdict
+    Assert.Equal(None, GfkdTable.beats rows rows.[1] "randg")
+    Assert.Equal(None, GfkdTable.beats [ g ] g "randg")
+    let md = GfkdTable.markdown "GFKD" "p" rows
+    Assert.Contains("| gfkd-arm | 72.00 | 2.50 | 5 | 0.150 (0.140) | 30.0 | **+12.00** | +2.00 | **3.00** | `c` |", md)

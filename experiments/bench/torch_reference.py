@@ -16,6 +16,8 @@ Case definitions (shared with src/Core.FSharp/Bench/BenchCases.fs; names are m x
   epoch_gcn_cora   one training epoch (one full-batch step) of Kipf & Welling's GCN on the real Cora.
   epoch_gat_cora   one training epoch of GAT (8 heads x 8, 1 output head) on Cora.
   epoch_gin5_64_proteins  one epoch of GIN5_64 (GFKD's family) over all 1113 PROTEINS graphs, batches of 32.
+  gfkd_iteration_mutag  one GFKD generation iteration (feature step + ARM's two forwards + structure step) for 131
+                   MUTAG-sized fake graphs against a GCN5_64 teacher; see gfkd_iteration.py.
 The epoch_* cases read the data root ($GCNKD_DATA, else --data DIR, else ./data) and mirror GcnKd's models
 (src/Core.FSharp/Models/{Gcn,Gat,GfkdFamily,Gin,Mlp}.fs) op for op; see epoch_cases.py.
 """
@@ -177,6 +179,7 @@ CASES = {
     "epoch_gcn_cora": _epoch("epoch_gcn_cora"),
     "epoch_gat_cora": _epoch("epoch_gat_cora"),
     "epoch_gin5_64_proteins": _epoch("epoch_gin5_64_proteins"),
+    "gfkd_iteration_mutag": lambda: __import__("gfkd_iteration").gfkd_iteration_mutag(),
 }
 
 

@@ -205,6 +205,28 @@ module BenchCases =
                   p <- np
                   state <- ns }
 
+    /// Node counts of the gfkd_iteration case's 131 MUTAG-sized fake graphs: 10 + (7 g) mod 20, in 10 .. 29 (the
+    /// released MUTAG range; mean 19.4). Same formula as gfkd_counts in gfkd_iteration.py.
+    let gfkdCounts = Array.init 131 (fun g -> 10 + (7 * g) % 20)
+
+    /// One GFKD generation iteration (FakeGraphFitting.step with GcnKd's default fitting settings and ARM) for 131
+    /// MUTAG-sized fake graphs (7 learned features, 2 classes, labels g mod 2) against a frozen GCN5_64 teacher
+    /// (random weights, eval mode): the feature step (mode structure, softmax features, teacher forward, CE + BN
+    /// prior + entropy, backward to the feature logits, Adam), then ARM's two antithetic structure samples (two
+    /// teacher forwards, per-graph CE + BN prior + density prior, no backward) and an Adam step on the edge logits.
+    let gfkdIteration () =
+        { Name = "gfkd_iteration_mutag"
+          Setup = fun () ->
+              let spec =
+                  { NodeCounts = gfkdCounts; Labels = Array.init gfkdCounts.Length (fun g -> g % 2); NumClasses = 2
+                    Mode = StructureMode.Symmetric; Features = FakeFeatures.Learned 7 }
+              let mc = GfkdFamily.create "GCN5_64" 7 2
+              let teacher = FrozenTeacher.ofGfkd mc (GfkdFamily.init mc (Rng.create 1)) (GfkdFamily.initState mc)
+              let cfg = GfkdRegistry.defaultFitting 0.14
+              let key = Rng.create 3
+              let mutable state = FakeGraphFitting.start (FakeGraphs.init spec cfg.InitShift (Rng.create 2))
+              fun () -> state <- fst (FakeGraphFitting.step cfg spec teacher key state) }
+
     /// The cases on real data: Cora (Planetoid, row-normalised features) and PROTEINS (GIN format), each loaded by
     /// the host's function when a case that needs it is set up.
     let withData (cora: unit -> NodeDataset) (proteins: unit -> GraphDataset) : BenchCase list =
@@ -221,4 +243,5 @@ module BenchCases =
           gemm 1024 1024 1024
           spmm ()
           gcnStepCora ()
-          lspCora () ]
+          lspCora ()
+          gfkdIteration () ]

@@ -48,19 +48,15 @@ module DistillTable =
         | None -> ""
 
     let markdown (title: string) (preamble: string) (rows: DistillRow list) =
-        let sb = Text.StringBuilder()
-        let line (s: string) = sb.Append(s).Append('\n') |> ignore
-        line ("# " + title)
-        line ""
-        line preamble
-        line ""
-        line "| dataset | teacher (params, metric) | student (params) | method | kernel | metric | mean | std | n | vs student alone | published | command |"
-        line "|---|---|---|---|---|---|---:|---:|---:|---|---:|---|"
-        for r in rows do
-            line (sprintf "| %s | %s (%d, %s) | %s (%d) | %s | %s | %s | %s | %s | %d | %s | %s | `%s` |" r.Dataset r.Teacher r.TeacherParams
-                      (inv r.TeacherMetric) r.Student r.StudentParams r.Method r.Kernel r.Metric (inv r.Mean) (inv r.Std) r.N
-                      (gainText rows r) (r.Published |> Option.map inv |> Option.defaultValue "") r.Command)
-        sb.ToString()
+        let t, n = MarkdownTable.text, MarkdownTable.numeric
+        MarkdownTable.render title preamble
+            [ t "dataset"; t "teacher (params, metric)"; t "student (params)"; t "method"; t "kernel"; t "metric"; n "mean"; n "std"; n "n"
+              t "vs student alone"; n "published"; t "command" ]
+            (fun r ->
+                [ r.Dataset; sprintf "%s (%d, %s)" r.Teacher r.TeacherParams (inv r.TeacherMetric); sprintf "%s (%d)" r.Student r.StudentParams
+                  r.Method; r.Kernel; r.Metric; inv r.Mean; inv r.Std; string r.N; gainText rows r
+                  r.Published |> Option.map inv |> Option.defaultValue ""; sprintf "`%s`" r.Command ])
+            rows
 
     /// The same rows as JSON, with the gain over the student alone.
     let json (title: string) (rows: DistillRow list) =

@@ -62,20 +62,16 @@ module GfkdTable =
         | None -> ""
 
     let markdown (title: string) (preamble: string) (rows: GfkdRow list) =
-        let sb = Text.StringBuilder()
-        let line (s: string) = sb.Append(s).Append('\n') |> ignore
-        line ("# " + title)
-        line ""
-        line preamble
-        line ""
-        line "| dataset | teacher (params, test %) | student (params) | method | accuracy (%) | std | n | transfer density (real) | generation s/seed | vs RandG | vs DeepInvG | below real KD | command |"
-        line "|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|"
-        for r in rows do
-            line (sprintf "| %s | %s (%d, %s) | %s (%d) | %s | %s | %s | %d | %s (%s) | %s | %s | %s | %s | `%s` |" r.Dataset r.Teacher r.TeacherParams
-                      (inv "0.00" r.TeacherAccuracy) r.Student r.StudentParams r.Method (inv "0.00" r.Mean) (inv "0.00" r.Std) r.N
-                      (inv "0.000" r.TransferDensity) (inv "0.000" r.RealDensity) (inv "0.0" r.GenerationSeconds)
-                      (versus rows r "randg") (versus rows r "deepinvg") (gapText rows r) r.Command)
-        sb.ToString()
+        let t, n = MarkdownTable.text, MarkdownTable.numeric
+        MarkdownTable.render title preamble
+            [ t "dataset"; t "teacher (params, test %)"; t "student (params)"; t "method"; n "accuracy (%)"; n "std"; n "n"
+              t "transfer density (real)"; n "generation s/seed"; n "vs RandG"; n "vs DeepInvG"; n "below real KD"; t "command" ]
+            (fun r ->
+                [ r.Dataset; sprintf "%s (%d, %s)" r.Teacher r.TeacherParams (inv "0.00" r.TeacherAccuracy); sprintf "%s (%d)" r.Student r.StudentParams
+                  r.Method; inv "0.00" r.Mean; inv "0.00" r.Std; string r.N
+                  sprintf "%s (%s)" (inv "0.000" r.TransferDensity) (inv "0.000" r.RealDensity); inv "0.0" r.GenerationSeconds
+                  versus rows r "randg"; versus rows r "deepinvg"; gapText rows r; sprintf "`%s`" r.Command ])
+            rows
 
     /// The same rows as JSON, with the comparisons.
     let json (title: string) (rows: GfkdRow list) =

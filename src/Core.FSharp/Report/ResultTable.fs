@@ -34,19 +34,13 @@ module ResultTable =
 
     /// A Markdown table with a heading and a preamble paragraph.
     let markdown (title: string) (preamble: string) (rows: ResultRow list) =
-        let sb = Text.StringBuilder()
-        let line (s: string) = sb.Append(s).Append('\n') |> ignore
-        line ("# " + title)
-        line ""
-        line preamble
-        line ""
-        line "| dataset | model | protocol | metric | mean | std | n | params | published | target | command |"
-        line "|---|---|---|---|---:|---:|---:|---:|---:|---|---|"
-        for r in rows do
-            line (sprintf "| %s | %s | %s | %s | %s | %s | %d | %d | %s | %s | `%s` |" r.Dataset r.Model r.Protocol r.Metric
-                      (inv r.Mean) (inv r.Std) r.N r.Params (r.Published |> Option.map inv |> Option.defaultValue "")
-                      (status r) r.Command)
-        sb.ToString()
+        let t, n = MarkdownTable.text, MarkdownTable.numeric
+        MarkdownTable.render title preamble
+            [ t "dataset"; t "model"; t "protocol"; t "metric"; n "mean"; n "std"; n "n"; n "params"; n "published"; t "target"; t "command" ]
+            (fun r ->
+                [ r.Dataset; r.Model; r.Protocol; r.Metric; inv r.Mean; inv r.Std; string r.N; string r.Params
+                  r.Published |> Option.map inv |> Option.defaultValue ""; status r; sprintf "`%s`" r.Command ])
+            rows
 
     /// The same rows as JSON (numbers as numbers; a missing value as null).
     let json (title: string) (rows: ResultRow list) =

@@ -219,8 +219,10 @@ public static class TrainCommand
                 double perEpoch = clock.Elapsed.TotalSeconds / (e.Epoch - last);
                 clock.Restart();
                 last = e.Epoch;
+                // runs without a validation part (GFKD's students) have no validation numbers to show
+                string val = double.IsNaN(e.ValLoss) ? "" : string.Create(CultureInfo.InvariantCulture, $", val loss {e.ValLoss:F4} metric {100 * e.ValMetric:F2}");
                 w.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {label} epoch {e.Epoch,4}: train loss {e.TrainLoss:F4} metric {100 * e.TrainMetric:F2}, val loss {e.ValLoss:F4} metric {100 * e.ValMetric:F2} ({perEpoch:F1} s/epoch)"));
+                    $"  {label} epoch {e.Epoch,4}: train loss {e.TrainLoss:F4} metric {100 * e.TrainMetric:F2}{val} ({perEpoch:F1} s/epoch)"));
             }
         });
     }
