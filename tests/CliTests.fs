@@ -79,7 +79,10 @@ let ``gfkd options parse into a typed command, with GcnKd's defaults left to the
         Assert.Equal((Some 20, Some 0.0f, Some -1.5f, None, 5, true, false), (g.Iterations, g.DensityWeight, g.InitShift, g.BnWeight, g.Seeds, g.Resume, g.Released))
     | other -> failwithf "unexpected %A" other
     match (Cli.parse [| "gfkd"; "--dataset"; "PROTEINS"; "--method"; "randg"; "--nodes"; "real"; "--out"; "o" |]).Command with
-    | RunGfkd g -> Assert.Equal((Some RealCounts, [ "GCN3_32" ], "GCN5_64"), (g.Nodes, g.Students, g.TeacherModel))
+    | RunGfkd g -> Assert.Equal((Some RealCounts, [ "GCN3_32" ], "GCN5_64", None), (g.Nodes, g.Students, g.TeacherModel, g.BnPrior))
+    | other -> failwithf "unexpected %A" other
+    match (Cli.parse [| "gfkd"; "--dataset"; "MUTAG"; "--method"; "gfkd-arm"; "--bn-prior"; "Raw"; "--out"; "o" |]).Command with
+    | RunGfkd g -> Assert.Equal(Some BnPriorForm.Raw, g.BnPrior)
     | other -> failwithf "unexpected %A" other
 
 [<Fact>]
@@ -91,4 +94,5 @@ let ``gfkd names the expected values of every bad option`` () =
     Assert.Contains("--nodes must be 'real' or a range LO-HI with 1 <= LO <= HI, e.g. 10-29; got '29-10'", run [| "--method"; "randg"; "--nodes"; "29-10" |])
     Assert.Contains("--density-weight must be a finite number >= 0, got -1", run [| "--method"; "randg"; "--density-weight"; "-1" |])
     Assert.Contains("--iterations must be a positive integer, got 0", run [| "--method"; "randg"; "--iterations"; "0" |])
+    Assert.Contains("--bn-prior must be raw or standardized; got 'l2'", run [| "--method"; "randg"; "--bn-prior"; "l2" |])
     Assert.Contains("reproduce: unknown table 'gfkdx' (known: teachers, lsp, gfkd)", usageError [| "reproduce"; "gfkdx" |])

@@ -74,13 +74,24 @@ let private refBn (mean: float32[]) (var: float32[]) (x: Ref64.R) =
     let v = Array.init c (fun j -> (Array.init n (fun i -> (x.Data.[i * c + j] - mu.[j]) ** 2.0) |> Array.average))
     Ref64.make [||] [| refNorm (Array.map2 (fun a b -> a - float b) mu mean) + refNorm (Array.map2 (fun a b -> a - float b) v var) |]
 
+/// The standardized form: differences in units of the running statistics.
+let private refBnStd (mean: float32[]) (var: float32[]) (x: Ref64.R) =
+    let n, c = x.Shape.[0], x.Shape.[1]
+    let mu = Array.init c (fun j -> Array.init n (fun i -> x.Data.[i * c + j]) |> Array.average)
+    let v = Array.init c (fun j -> (Array.init n (fun i -> (x.Data.[i * c + j] - mu.[j]) ** 2.0) |> Array.average))
+    let rv = var |> Array.map (fun r -> float r + 1e-5)
+    Ref64.make [||] [| refNorm (Array.init c (fun j -> (mu.[j] - float mean.[j]) / sqrt rv.[j]))
+                       + refNorm (Array.init c (fun j -> (v.[j] - float var.[j]) / rv.[j])) |]
+
 [<Fact>]
 let ``the batch-norm prior and its gradient match the float64 reference`` () =
     Props.forAll (Gen.zip3 (Props.dim 2 9) (Props.dim 1 6) Props.seed) (fun (n, c, seed) ->
         let r1, r2 = Rng.split (Rng.create seed)
         let x = Tensor.randn r1 [| n; c |]
         let stats = { Mean = Tensor.randn r2 [| c |] * 0.5f; Var = Tensor.ofArray [| c |] (Array.init c (fun j -> 0.5f + float32 j * 0.3f)) }
-        GradCheck.check "BN prior" (fun t -> GfkdPriors.batchNorm [ t.[0] ] [ stats ]) (fun r -> refBn stats.Mean.Data stats.Var.Data r.[0]) [| true |] [| x |])
+        GradCheck.check "BN prior" (fun t -> GfkdPriors.batchNorm [ t.[0] ] [ stats ]) (fun r -> refBn stats.Mean.Data stats.Var.Data r.[0]) [| true |] [| x |]
+        && GradCheck.check "standardized BN prior" (fun t -> GfkdPriors.batchNormWith BnPriorForm.Standardized [ t.[0] ] [ stats ])
+               (fun r -> refBnStd stats.Mean.Data stats.Var.Data r.[0]) [| true |] [| x |])
 
 [<Fact>]
 let ``the batch-norm prior is zero when the batch statistics equal the running ones`` () =
@@ -88,9 +99,22 @@ let ``the batch-norm prior is zero when the batch statistics equal the running o
         let x = Tensor.randn (Rng.create seed) [| n; c |] * 2.0f + 0.7f
         let mu = Reduce.meanAxis 0 false x
         let var = Reduce.meanAxis 0 false (Elementwise.square (x - mu))
-        let v = (GfkdPriors.batchNorm [ x; x ] [ { Mean = mu; Var = var }; { Mean = mu; Var = var } ]).Item0
-        let off = (GfkdPriors.batchNorm [ x ] [ { Mean = mu + 0.1f; Var = var } ]).Item0
-        v < 1e-4f && off > 0.09f)
+        [ BnPriorForm.Raw; BnPriorForm.Standardized ] |> List.forall (fun form ->
+            let v = (GfkdPriors.batchNormWith form [ x; x ] [ { Mean = mu; Var = var }; { Mean = mu; Var = var } ]).Item0
+            let off = (GfkdPriors.batchNormWith form [ x ] [ { Mean = mu + 0.1f; Var = var } ]).Item0
+            v < 1e-4f && off > 0.09f / (if form = BnPriorForm.Raw then 1.0f else sqrt (Array.max var.Data + 1e-5f))))
+
+[<Fact>]
+let ``the standardized batch-norm prior does not change when a layer's activations are rescaled with its statistics`` () =
+    Props.forAll (Gen.zip3 (Props.dim 2 9) (Props.dim 1 6) Props.seed) (fun (n, c, seed) ->
+        let r1, r2 = Rng.split (Rng.create seed)
+        let x = Tensor.randn r1 [| n; c |]
+        let stats = { Mean = Tensor.randn r2 [| c |]; Var = Tensor.ofArray [| c |] (Array.init c (fun j -> 0.5f + float32 j)) }
+        let k = 100.0f
+        let scaled = { Mean = stats.Mean * k; Var = stats.Var * (k * k) }
+        let a = (GfkdPriors.batchNormWith BnPriorForm.Standardized [ x ] [ stats ]).Item0
+        let b = (GfkdPriors.batchNormWith BnPriorForm.Standardized [ x * k ] [ scaled ]).Item0
+        abs (a - b) <= 1e-3f * (1.0f + abs a))
 
 [<Fact>]
 let ``the entropy prior is zero for one-hot rows and log C for uniform ones`` () =
@@ -295,6 +319,16 @@ let ``exported fake graphs load back identically through the GIN loader`` () =
             && Array.forall2 (fun (a: GraphSample) (b: GraphSample) ->
                 a.Label = b.Label && a.Adj.RowPtr = b.Adj.RowPtr && a.Adj.ColIdx = b.Adj.ColIdx && a.Features.Data = b.Features.Data) graphs back.Graphs
         finally IO.File.Delete path)
+
+[<Fact>]
+let ``a tag vocabulary with repeated tags is refused with the tags named`` () =
+    let path = IO.Path.GetTempFileName()
+    try
+        IO.File.WriteAllText(path, "1\n2 0\n3 1 1\n7 1 0\n")
+        let e = Assert.Throws<ArgumentException>(fun () -> GcnKd.Host.Data.GinFormat.LoadFile(path, "fake", GcnKd.Host.Data.GinFeatures.Auto, [| 3; 7; 3 |]) |> ignore)
+        Assert.Contains("the tag vocabulary must list distinct tags; 3 repeat", e.Message)
+        Assert.Contains(path, e.Message)
+    finally IO.File.Delete path
 
 [<Fact>]
 let ``directed fake graphs are written as out-neighbour lists`` () =

@@ -62,7 +62,8 @@ let ``reproduce lsp --quick runs every method on every dataset, reusing one teac
     Assert.All(notRun, fun r -> Assert.Equal("PPI", r.Dataset); Assert.Equal(0, r.N); Assert.True(Double.IsNaN r.Mean))
     Assert.Equal(Some 96.1, (notRun |> List.find (fun r -> r.Method = "lsp")).Published)
     Assert.Equal(3640748, notRun.Head.TeacherParams)
-    Assert.Contains("PPI", notRun.Head.Command)
+    Assert.Contains("the PPI files are not in the data root (expected PPI/train_graph.json", notRun.Head.Command)
+    Assert.DoesNotContain(dataRoot.Value.Path, notRun.Head.Command)
     for r in ran do
         Assert.Equal(1, r.N)
         Assert.True(r.TeacherParams > 3 * r.StudentParams, sprintf "teacher %d vs student %d parameters" r.TeacherParams r.StudentParams)
@@ -121,7 +122,7 @@ let ``a run directory counts as finished only with a readable metrics.json for a
 let private gfkdOptions dataset methodName out =
     { GfkdCliOptions.Dataset = dataset; Method = methodName; TeacherModel = "GCN5_64"; Students = [ "GCN3_32"; "GIN3_32" ]; Teacher = None
       Seed = 0; Seeds = 2; Iterations = Some 5; Epochs = Some 2; TeacherEpochs = Some 2; Nodes = None
-      DensityWeight = None; BnWeight = None; InitShift = None; Released = false; Resume = false; Data = Some dataRoot.Value.Path; Out = out }
+      DensityWeight = None; BnWeight = None; BnPrior = None; InitShift = None; Released = false; Resume = false; Data = Some dataRoot.Value.Path; Out = out }
 
 [<Fact>]
 let ``gfkd fits fake graphs on MUTAG, writes them loadable with their report, and a resumed run keeps and continues seeds`` () =

@@ -97,6 +97,7 @@ type GfkdArgs =
     | Nodes of range: string
     | Density_Weight of weight: float
     | Bn_Weight of weight: float
+    | Bn_Prior of form: string
     | Init_Shift of shift: float
     | Released
     | Resume
@@ -117,9 +118,10 @@ type GfkdArgs =
             | Teacher_Epochs _ -> "override the teacher's epochs (a smoke run)."
             | Nodes _ -> "fake graphs' node counts: a range such as 10-29 (the released MUTAG script), or 'real' (default) to resample the real 70 %'s node counts."
             | Density_Weight _ -> "weight of the edge-density prior (default 5; target: the real 70 %'s mean density; 0 turns it off, as released)."
-            | Bn_Weight _ -> "weight of the batch-norm prior (default 0.1; released 0.01)."
+            | Bn_Weight _ -> "weight of the batch-norm prior (default 0.01, as released)."
+            | Bn_Prior _ -> "form of the batch-norm prior: standardized (default; distances in units of the running statistics) or raw (as released)."
             | Init_Shift _ -> "added to the initial structure logits (default logit of the real 70 %'s density, a start at that density; released 0)."
-            | Released -> "the released settings: no density prior, no shift, lambda_BN 0.01, node counts 10-29 (the other options still override)."
+            | Released -> "the released settings: no density prior, no shift, the raw batch-norm prior, node counts 10-29 (the other options still override)."
             | Resume -> "continue: keep finished seeds (their metrics.json) and resume generation from a seed's last fitting checkpoint."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "run directory: teacher/ and one directory per seed (fake graphs, fitting log and checkpoint, students)."
@@ -196,7 +198,7 @@ type GfkdCliOptions =
     { Dataset: string; Method: string; TeacherModel: string; Students: string list; Teacher: string option
       Seed: int; Seeds: int; Iterations: int option; Epochs: int option; TeacherEpochs: int option
       Nodes: NodeCounts option
-      DensityWeight: float32 option; BnWeight: float32 option; InitShift: float32 option
+      DensityWeight: float32 option; BnWeight: float32 option; BnPrior: BnPriorForm option; InitShift: float32 option
       Released: bool; Resume: bool; Data: string option; Out: string }
 
 type ReproduceOptions = { Table: string; Quick: bool; Resume: bool; Only: string list; Data: string option; Out: string }
@@ -312,6 +314,13 @@ let parse (argv: string[]) : Parsed =
                           Nodes = nodes
                           DensityWeight = g.TryGetResult Density_Weight |> Option.map (weight "--density-weight")
                           BnWeight = g.TryGetResult Bn_Weight |> Option.map (weight "--bn-weight")
+                          BnPrior =
+                              g.TryGetResult Bn_Prior
+                              |> Option.map (fun f ->
+                                  match f.Trim().ToLowerInvariant() with
+                                  | "raw" -> BnPriorForm.Raw
+                                  | "standardized" -> BnPriorForm.Standardized
+                                  | _ -> raise (InvalidValue(sprintf "--bn-prior must be raw or standardized; got '%s'" f)))
                           InitShift =
                               g.TryGetResult Init_Shift
                               |> Option.map (fun v -> if System.Double.IsFinite v then float32 v else raise (InvalidValue(sprintf "--init-shift must be a finite number, got %g" v)))

@@ -58,7 +58,7 @@ module DeepInversion =
             | FakeFeatures.Degree v -> softDegreeFeatures c v w, Tensor.scalar 0.0f
         let logits, norms = teacher.ForwardWeighted c.Batch c.Structure w x
         let ce = Loss.crossEntropy logits spec.Labels
-        let bn = GfkdPriors.batchNorm norms teacher.Running
+        let bn = GfkdPriors.batchNormWith cfg.BnForm norms teacher.Running
         let density =
             if cfg.DensityWeight = 0.0f then Tensor.scalar 0.0f
             else

@@ -41,6 +41,8 @@ type FittingConfig =
       DecayEvery: int
       Decay: float32
       BnWeight: float32
+      /// The batch-norm prior's form (Raw as released).
+      BnForm: BnPriorForm
       EntropyWeight: float32
       /// Weight of the edge-density prior (0: off, as released) and its target (the real data's mean density).
       DensityWeight: float32
@@ -55,7 +57,7 @@ module FittingConfig =
     /// lambda_H 1e-6, ARM, no density prior.
     let released =
         { Iterations = 1500; StructureLr = 1.0f; FeatureLr = 0.01f; DecayEvery = 700; Decay = 0.1f
-          BnWeight = 0.01f; EntropyWeight = 1e-6f; DensityWeight = 0.0f; TargetDensity = 0.0
+          BnWeight = 0.01f; BnForm = BnPriorForm.Raw; EntropyWeight = 1e-6f; DensityWeight = 0.0f; TargetDensity = 0.0
           Estimator = StructureEstimator.Arm; InitShift = 0.0f }
 
     let validate (c: FittingConfig) =
@@ -124,7 +126,7 @@ module FakeGraphFitting =
         let b, x = FakeGraphs.batch spec p sample
         let logits, norms = teacher.Forward b x
         let ce = rowCrossEntropy logits spec.Labels
-        let bn = if c.BnWeight > 0.0f then float c.BnWeight * float (GfkdPriors.batchNorm norms teacher.Running).Item0 else 0.0
+        let bn = if c.BnWeight > 0.0f then float c.BnWeight * float (GfkdPriors.batchNormWith c.BnForm norms teacher.Running).Item0 else 0.0
         let dens = if c.DensityWeight > 0.0f then FakeGraphs.batchDensities b else Array.zeroCreate spec.Count
         Array.init spec.Count (fun g -> ce.[g] + bn + float c.DensityWeight * GfkdPriors.density c.TargetDensity dens.[g])
 
@@ -138,7 +140,7 @@ module FakeGraphFitting =
             let b, x = FakeGraphs.batch spec { p with Features = f } mode
             let logits, norms = teacher.Forward b x
             let ce = Loss.crossEntropy logits spec.Labels
-            let bn = GfkdPriors.batchNorm norms teacher.Running
+            let bn = GfkdPriors.batchNormWith c.BnForm norms teacher.Running
             let h = if learned then GfkdPriors.entropy f else Tensor.scalar 0.0f
             ce + bn * c.BnWeight + h * c.EntropyWeight, (ce.Item0, bn.Item0, h.Item0, logits, b)
         let loss, fGrad, (ce, bn, h, logits, modeBatch) =

@@ -53,6 +53,8 @@ public static class GinFormat
     /// order of first appearance.</summary>
     public static GraphDataset LoadFile(string path, string name, GinFeatures features = GinFeatures.Auto, int[]? tagVocabulary = null)
     {
+        if (tagVocabulary is not null && tagVocabulary.Distinct().Count() != tagVocabulary.Length)
+            throw new ArgumentException($"GinFormat.LoadFile({path}): the tag vocabulary must list distinct tags; {string.Join(", ", tagVocabulary.GroupBy(t => t).Where(g => g.Count() > 1).Select(g => g.Key))} repeat", nameof(tagVocabulary));
         var fixedTags = tagVocabulary?.Select((t, i) => (t, i)).ToDictionary(p => p.t, p => p.i);
         var f = TextLines.Read(path);
         var numGraphs = f.Ints(0, "the number of graphs", 1)[0];

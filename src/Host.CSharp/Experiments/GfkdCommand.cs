@@ -48,7 +48,8 @@ public static class GfkdCommand
         var fit = o.Released ? FittingConfigModule.released : GfkdRegistry.defaultFitting(realDensity);
         return new FittingConfig(
             OptionModule.IsSome(o.Iterations) ? o.Iterations.Value : fit.Iterations, fit.StructureLr, fit.FeatureLr, fit.DecayEvery, fit.Decay,
-            OptionModule.IsSome(o.BnWeight) ? o.BnWeight.Value : fit.BnWeight, fit.EntropyWeight,
+            OptionModule.IsSome(o.BnWeight) ? o.BnWeight.Value : fit.BnWeight,
+            OptionModule.IsSome(o.BnPrior) ? o.BnPrior.Value : fit.BnForm, fit.EntropyWeight,
             OptionModule.IsSome(o.DensityWeight) ? o.DensityWeight.Value : fit.DensityWeight, realDensity, fit.Estimator,
             OptionModule.IsSome(o.InitShift) ? o.InitShift.Value : fit.InitShift);
     }
@@ -209,7 +210,7 @@ public static class GfkdCommand
         Tuple.Create("iterations", f.Iterations.ToString(CultureInfo.InvariantCulture)),
         Tuple.Create("structure_lr", Inv(f.StructureLr)), Tuple.Create("feature_lr", Inv(f.FeatureLr)),
         Tuple.Create("decay", $"x{Inv(f.Decay)} every {f.DecayEvery}"),
-        Tuple.Create("bn_weight", Inv(f.BnWeight)), Tuple.Create("entropy_weight", Inv(f.EntropyWeight)),
+        Tuple.Create("bn_weight", Inv(f.BnWeight)), Tuple.Create("bn_prior", f.BnForm.IsRaw ? "raw" : "standardized"), Tuple.Create("entropy_weight", Inv(f.EntropyWeight)),
         Tuple.Create("density_weight", Inv(f.DensityWeight)), Tuple.Create("target_density", Inv(f.TargetDensity)),
         Tuple.Create("init_shift", Inv(f.InitShift)),
     ];

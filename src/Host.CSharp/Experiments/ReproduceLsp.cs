@@ -47,7 +47,8 @@ public static class ReproduceLsp
             root.Require(dataset, dataset, Data.Ppi.RequiredFiles());
             return null;
         }
-        catch (Errors.GcnKdUserError e) { return e.Message; }
+        // named relative to the data root, so the table does not carry this machine's paths
+        catch (Errors.GcnKdUserError) { return $"the {dataset} files are not in the data root (expected {string.Join(", ", Data.Ppi.RequiredFiles().Select(f => $"{dataset}/{f}"))})"; }
     }
 
     public static List<DistillRow> Execute(GcnKd.Cli.ReproduceOptions o, TextWriter progress)
