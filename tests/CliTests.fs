@@ -96,3 +96,29 @@ let ``gfkd names the expected values of every bad option`` () =
     Assert.Contains("--iterations must be a positive integer, got 0", run [| "--method"; "randg"; "--iterations"; "0" |])
     Assert.Contains("--bn-prior must be raw or standardized; got 'l2'", run [| "--method"; "randg"; "--bn-prior"; "l2" |])
     Assert.Contains("reproduce: unknown table 'gfkdx' (known: teachers, lsp, gfkd)", usageError [| "reproduce"; "gfkdx" |])
+
+[<Fact>]
+let ``evolve options parse into a typed command, the fitness form from its flags`` () =
+    match (Cli.parse [| "evolve"; "--generations"; "7"; "--fitness"; "inverse-loss"; "--lambda-units"; "0.01"; "--kd"; "4"; "--out"; "o" |]).Command with
+    | RunEvolve e ->
+        Assert.Equal(("lenet", Some 7, None, Some 4.0f), (e.Model, e.Generations, e.Population, e.KdTemperature))
+        Assert.Equal(Some (GcnKd.Evolution.InverseLoss(1.0, 0.01)), e.Form)
+    | other -> failwithf "expected RunEvolve, got %A" other
+    match (Cli.parse [| "evolve"; "--lambda-params"; "0"; "--out"; "o" |]).Command with
+    | RunEvolve e -> Assert.Equal(Some (GcnKd.Evolution.AccuracyCost(0.2, 0.0)), e.Form)
+    | other -> failwithf "expected RunEvolve, got %A" other
+    match (Cli.parse [| "evolve"; "--out"; "o" |]).Command with
+    | RunEvolve e -> Assert.Equal(None, e.Form)
+    | other -> failwithf "expected RunEvolve, got %A" other
+
+[<Fact>]
+let ``evolve names the expected values of every bad option`` () =
+    let run extra = usageError (Array.append [| "evolve"; "--out"; "o" |] extra)
+    Assert.Contains("--model must be lenet (LeNet-5 on MNIST); got 'vgg'", run [| "--model"; "vgg" |])
+    Assert.Contains("--fitness must be accuracy or inverse-loss; got 'loss'", run [| "--fitness"; "loss" |])
+    Assert.Contains("--lambda-units applies to --fitness inverse-loss", run [| "--lambda-units"; "1" |])
+    Assert.Contains("--lambda-flops and --lambda-params apply to --fitness accuracy", run [| "--fitness"; "inverse-loss"; "--lambda-flops"; "1" |])
+    Assert.Contains("--lambda-flops must be a finite number >= 0, got -1", run [| "--lambda-flops"; "-1" |])
+    Assert.Contains("--population must be at least 2, got 1", run [| "--population"; "1" |])
+    Assert.Contains("--kd must be a positive temperature, got 0", run [| "--kd"; "0" |])
+    Assert.Contains("--generations must be a positive integer, got 0", run [| "--generations"; "0" |])

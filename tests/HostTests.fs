@@ -186,3 +186,54 @@ let ``reproduce gfkd --quick runs the chosen datasets with every method and list
     let md = File.ReadAllText(Path.Combine(dir.Path, "gfkd-quick.md"))
     Assert.Contains("numbers are NOT results", md)
     Assert.Contains("| MUTAG | GCN5_64", md)
+
+let private evolveOptions out =
+    { EvolveCliOptions.Model = "lenet"; Seed = 0; Seeds = 2; Generations = Some 3; Population = Some 6; Subset = Some 200; Form = None
+      Epochs = Some 1; FineTuneEpochs = Some 1; KdTemperature = None; Teacher = None; TrainSize = Some 600; Resume = false
+      Data = Some dataRoot.Value.Path; Out = out }
+
+[<Fact>]
+let ``evolve prunes LeNet on MNIST, writes reusable thin checkpoints, and a resumed run keeps finished seeds`` () =
+    use dir = new TempDir()
+    let o = evolveOptions dir.Path
+    let s = EvolveCommand.Execute(o, TextWriter.Null)
+    Assert.Equal((431080L, 2293000L), (s.FullParams, s.FullMults))
+    let ga = s.Methods |> Seq.find (fun m -> m.Method = "ga")
+    // the baselines are compared at the GA's size
+    for m in s.Methods do
+        Assert.Equal<int[]>(ga.Counts, m.Counts)
+        Assert.Equal(2, m.N)
+        Assert.InRange(m.TestAfter, 0.0, 1.0)
+    let thinCfg = GcnKd.Evolution.LeNetPruning.resize LeNet.config ga.Counts
+    Assert.Equal((GcnKd.Evolution.ModelCost.lenet thinCfg).Params, ga.Params)
+    for f in [ "full/model.safetensors"; "full/epochs.csv"; "config.json"; "metrics.json"; "seed-0/ga.csv"; "seed-0/ga.svg"; "seed-0/mask.txt"
+               "seed-1/l1/model.safetensors"; "seed-1/random/epochs.csv"; "seed-0/ga/metrics.json" ] do
+        Assert.True(File.Exists(Path.Combine(dir.Path, f)), f)
+    Assert.Equal(4, File.ReadAllLines(Path.Combine(dir.Path, "seed-0", "ga.csv")).Length)
+    Assert.StartsWith("<svg", File.ReadAllText(Path.Combine(dir.Path, "seed-0", "ga.svg")))
+    Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp*", SearchOption.AllDirectories))
+    // the thin checkpoint loads into a LeNet of the kept widths and scores what the run reported
+    let struct (thin, meta) = GcnKd.Host.Checkpoints.CheckpointFile.LoadTree(Path.Combine(dir.Path, "seed-0", "ga", "model.safetensors"), LeNet.init thinCfg (Rng.create 0))
+    Assert.Equal(String.Join(",", ga.Counts), meta.["kept"])
+    let settings = EvolveCommand.Settings o
+    let struct (set, _, _, test) = EvolveCommand.LoadMnist(dataRoot.Value, settings, Nullable 600)
+    let _, acc = GcnKd.Train.ImageTrainer.evaluate (GcnKd.Train.LeNetEvolution.forward thinCfg) thin 1000 set test
+    use m0 = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "seed-0", "ga", "metrics.json")))
+    Assert.Equal(m0.RootElement.GetProperty("test_after").GetDouble(), acc, 9)
+    // resume keeps the full network and seed 0, reruns seed 1 to the same numbers
+    File.Delete(Path.Combine(dir.Path, "seed-1", "metrics.json"))
+    let log = new StringWriter()
+    let again = EvolveCommand.Execute({ o with Resume = true }, log)
+    Assert.Contains("full LeNet from", log.ToString())
+    Assert.Contains("seed 0: finished earlier, kept", log.ToString())
+    for a, b in Seq.zip s.Methods again.Methods do Assert.Equal((a.TestAfter, a.TestAfterStd), (b.TestAfter, b.TestAfterStd))
+
+[<Fact>]
+let ``evolve refuses a full-network checkpoint of another model, naming the file`` () =
+    use dir = new TempDir()
+    let bad = Path.Combine(dir.Path, "other.safetensors")
+    GcnKd.Host.Checkpoints.CheckpointFile.SaveTree(bad, LeNet.init { LeNet.config with Fc1 = 10 } (Rng.create 0))
+    userError [ bad; "does not fit the model"; "Fc1.W" ] (fun () -> EvolveCommand.Execute({ evolveOptions (Path.Combine(dir.Path, "run")) with Teacher = Some bad }, TextWriter.Null))
+    let junk = Path.Combine(dir.Path, "junk.safetensors")
+    File.WriteAllText(junk, "not a checkpoint")
+    userError [ junk; "not a valid safetensors file" ] (fun () -> EvolveCommand.Execute({ evolveOptions (Path.Combine(dir.Path, "run2")) with Teacher = Some junk }, TextWriter.Null))

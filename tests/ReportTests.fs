@@ -71,3 +71,26 @@ let ``the GFKD table judges GFKD rows against RandG, DeepInvG and real-data KD o
     Assert.Equal(None, GfkdTable.beats [ g ] g "randg")
     let md = GfkdTable.markdown "GFKD" "p" rows
     Assert.Contains("| gfkd-arm | 72.00 | 2.50 | 5 | 0.150 (0.140) | 30.0 | **+12.00** | +2.00 | **3.00** | `c` |", md)
+
+[<Fact>]
+let ``SVG plots place every finite point inside the frame, with round ticks and escaped labels`` () =
+    Assert.Equal<float[]>([| 0.0; 2.0; 4.0; 6.0; 8.0; 10.0 |], SvgPlot.ticks 0.0 10.0)
+    Assert.Equal<float[]>([| 0.2; 0.3; 0.4; 0.5 |], SvgPlot.ticks 0.17 0.52 |> Array.map (fun v -> Math.Round(v, 6)))
+    let svg =
+        SvgPlot.render "fitness <GA>" "generation" "fitness"
+            [ { Name = "best"; Points = [| 0.0, 0.5; 1.0, 0.7; 2.0, nan |] }; { Name = "mean & co"; Points = [| 0.0, 0.2; 2.0, 0.4 |] } ]
+    Assert.StartsWith("<svg", svg)
+    Assert.Contains("fitness &lt;GA&gt;", svg)
+    Assert.Contains("mean &amp; co", svg)
+    Assert.DoesNotContain("NaN", svg)
+    let doc = System.Xml.Linq.XDocument.Parse svg
+    let ns = System.Xml.Linq.XNamespace.Get "http://www.w3.org/2000/svg"
+    let lines = doc.Descendants(ns + "polyline") |> Seq.toList
+    Assert.Equal(2, lines.Length)
+    let frame = doc.Descendants(ns + "rect") |> Seq.item 1
+    let fx, fy = float (frame.Attribute(System.Xml.Linq.XName.Get "x").Value), float (frame.Attribute(System.Xml.Linq.XName.Get "y").Value)
+    let fw, fh = float (frame.Attribute(System.Xml.Linq.XName.Get "width").Value), float (frame.Attribute(System.Xml.Linq.XName.Get "height").Value)
+    for l in lines do
+        let pts = l.Attribute(System.Xml.Linq.XName.Get "points").Value.Split(' ') |> Array.map (fun p -> let xy = p.Split(',') in float xy.[0], float xy.[1])
+        for x, y in pts do Assert.True(x >= fx && x <= fx + fw && y >= fy && y <= fy + fh, sprintf "point %g,%g outside the frame" x y)
+    Assert.Throws<ArgumentException>(fun () -> SvgPlot.render "t" "x" "y" [ { Name = "a"; Points = [| nan, 1.0 |] } ] |> ignore) |> ignore

@@ -326,3 +326,35 @@ let ``train PPI (fixture) through the CLI path: micro-F1 run directory for the G
     userError [ "model 'dgcnn'"; "gat, gat-student" ] (fun () -> TrainCommand.Execute(options "PPI" "dgcnn" (GcnKd.Cli.KFold 10) 1 d.Path out.Path, TextWriter.Null))
     userError [ "--points"; "MNIST-points" ] (fun () ->
         TrainCommand.Execute({ options "PPI" "gat" (GcnKd.Cli.KFold 10) 1 d.Path out.Path with Points = Some 64 }, TextWriter.Null))
+
+/// Two classes of 8x8 images: a bright top half or a bright bottom half, with noise.
+let private halves (n: int) (seed: int) : ImageSet =
+    let r = Rng.create seed
+    let labels = Array.init n (fun i -> i % 2)
+    let pixels = Array.init (n * 64) (fun k ->
+        let i, p = k / 64, k % 64
+        let top = p < 32
+        let bright = (labels.[i] = 0) = top
+        (if bright then 0.8f else 0.1f) + 0.2f * Rng.uniformAt r (int64 k))
+    { Pixels = pixels; Labels = labels; Channels = 1; Height = 8; Width = 8 }
+
+[<Fact>]
+let ``the image trainer learns a separable task, selects on validation and can start from given parameters`` () =
+    let set = halves 120 3
+    let cfg = { LeNet.config with ImageSize = 8; Kernel = 2; Conv1 = 3; Conv2 = 4; Fc1 = 8; NumClasses = 2 }
+    let fwd p (_: ForwardContext) x = LeNet.forward cfg p x
+    let tc = { Epochs = 8; BatchSize = 16; EvalBatchSize = 50; Lr = 0.01f; WeightDecay = 0.0f; Schedule = Constant; Patience = 0; Seed = 1 }
+    let init = LeNet.init cfg (Rng.create 0)
+    let tr, va, te = [| 0 .. 79 |], [| 80 .. 99 |], [| 100 .. 119 |]
+    let r = ImageTrainer.trainFrom ImageTrainer.crossEntropy tc fwd init set tr va te ignore
+    Assert.True(r.TestAccuracy >= 0.9, sprintf "test accuracy %g" r.TestAccuracy)
+    Assert.Equal(8, r.Log.Length)
+    // the selected epoch is the best validation one, and its parameters are what was returned
+    let bestVal = r.Log |> Array.map (fun e -> e.ValMetric) |> Array.max
+    Assert.Equal(bestVal, r.ValAccuracy)
+    Assert.Equal(bestVal, snd (ImageTrainer.evaluate fwd r.Params 7 set va))
+    Assert.Equal(r.TestAccuracy, snd (ImageTrainer.evaluate fwd r.Params 7 set te))
+    // one epoch from the trained parameters starts where training left off (low loss at once)
+    let again = ImageTrainer.trainFrom ImageTrainer.crossEntropy { tc with Epochs = 1 } fwd r.Params set tr va te ignore
+    Assert.True(again.Log.[0].TrainLoss < r.Log.[0].TrainLoss)
+    Assert.Throws<ArgumentException>(fun () -> ImageTrainer.trainFrom ImageTrainer.crossEntropy tc fwd init { set with Labels = [| 0 |] } tr va te ignore |> ignore) |> ignore

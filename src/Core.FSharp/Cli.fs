@@ -126,6 +126,47 @@ type GfkdArgs =
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "run directory: teacher/ and one directory per seed (fake graphs, fitting log and checkpoint, students)."
 
+type EvolveArgs =
+    | Model of name: string
+    | Seed of seed: int
+    | Seeds of count: int
+    | Generations of count: int
+    | Population of count: int
+    | Subset of count: int
+    | Fitness of form: string
+    | Lambda_Flops of weight: float
+    | Lambda_Params of weight: float
+    | Lambda_Units of weight: float
+    | Epochs of count: int
+    | Fine_Tune_Epochs of count: int
+    | Kd of temperature: float
+    | Teacher of checkpoint: string
+    | Train_Size of count: int
+    | Resume
+    | Data of dir: string
+    | [<Mandatory>] Out of dir: string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Model _ -> "the network to compress: lenet (LeNet-5 on MNIST, the default and so far the only one)."
+            | Seed _ -> "first seed (default 0): the GA, its fitness subset, the random-mask baseline and fine-tuning; the full network always uses seed 0."
+            | Seeds _ -> "repeat the search and fine-tuning over this many seeds; default 1."
+            | Generations _ -> "GA generations (default 50, as released)."
+            | Population _ -> "GA population (default 32, as released)."
+            | Subset _ -> "training images the fitness is measured on (default 2000)."
+            | Fitness _ -> "accuracy (default: subset accuracy - lambda-flops * FLOPs ratio - lambda-params * parameter ratio) or inverse-loss (1 / subset loss + lambda-units * removed units)."
+            | Lambda_Flops _ -> "accuracy fitness: weight of the FLOPs ratio (default 0.2)."
+            | Lambda_Params _ -> "accuracy fitness: weight of the parameter ratio (default 0.2; 0 is the method's accuracy-FLOPs form)."
+            | Lambda_Units _ -> "inverse-loss fitness: reward per removed unit (default 0.001, as released)."
+            | Epochs _ -> "epochs of the full network's training (default 15)."
+            | Fine_Tune_Epochs _ -> "epochs of every thin network's fine-tuning (default 10)."
+            | Kd _ -> "fine-tune with KD from the full network at this temperature (alpha 0.5); default: labels only."
+            | Teacher _ -> "reuse a trained full network (model.safetensors of a previous evolve run's full/) instead of training one."
+            | Train_Size _ -> "use only the first N images of the training part (a smoke run; validation shrinks to N/10)."
+            | Resume -> "keep the full network and every seed already finished (their metrics.json) in the run directory."
+            | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
+            | Out _ -> "run directory: full/ (the trained network), one seed-S/ per seed (GA log and plot, mask, ga/ l1/ random/ thin networks), config.json, metrics.json."
+
 type ReproduceArgs =
     | [<MainCommand; Mandatory>] Table of name: string
     | Quick
@@ -150,6 +191,7 @@ type GcnKdArgs =
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Distill of ParseResults<DistillArgs>
     | [<CliPrefix(CliPrefix.None)>] Gfkd of ParseResults<GfkdArgs>
+    | [<CliPrefix(CliPrefix.None)>] Evolve of ParseResults<EvolveArgs>
     | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
     interface IArgParserTemplate with
         member a.Usage =
@@ -159,6 +201,7 @@ type GcnKdArgs =
             | Train _ -> "train a model on a dataset under its standard protocol; writes checkpoints and metrics."
             | Distill _ -> "distil a trained teacher into a small student (student alone, KD, FitNet, AT or LSP)."
             | Gfkd _ -> "graph-free distillation: fit fake graphs to a frozen graph classifier, then distil a student on them."
+            | Evolve _ -> "evolutionary compression: a genetic search removes filters and hidden units, the thin network is fine-tuned."
             | Reproduce _ -> "rerun a results table (experiments/results/NAME.md and .json)."
 
 type BenchOptions = { Json: string option; Cases: string list; Runs: int; List: bool; Data: string option }
@@ -201,6 +244,11 @@ type GfkdCliOptions =
       DensityWeight: float32 option; BnWeight: float32 option; BnPrior: BnPriorForm option; InitShift: float32 option
       Released: bool; Resume: bool; Data: string option; Out: string }
 
+type EvolveCliOptions =
+    { Model: string; Seed: int; Seeds: int; Generations: int option; Population: int option; Subset: int option
+      Form: GcnKd.Evolution.FitnessForm option; Epochs: int option; FineTuneEpochs: int option; KdTemperature: float32 option
+      Teacher: string option; TrainSize: int option; Resume: bool; Data: string option; Out: string }
+
 type ReproduceOptions = { Table: string; Quick: bool; Resume: bool; Only: string list; Data: string option; Out: string }
 
 type Command =
@@ -208,6 +256,7 @@ type Command =
     | RunTrain of TrainOptions
     | RunDistill of DistillCliOptions
     | RunGfkd of GfkdCliOptions
+    | RunEvolve of EvolveCliOptions
     | RunReproduce of ReproduceOptions
     /// --help or a usage error: the text to print and whether it is an error.
     | Usage of text: string * isError: bool
@@ -244,7 +293,7 @@ let parse (argv: string[]) : Parsed =
                 match protocol with
                 | KFold k when k < 2 -> raise (InvalidValue(sprintf "--folds must be at least 2, got %d" k))
                 | _ -> ()
-                RunTrain { Dataset = t.GetResult TrainArgs.Dataset; Model = t.GetResult Model; Protocol = protocol
+                RunTrain { Dataset = t.GetResult TrainArgs.Dataset; Model = t.GetResult TrainArgs.Model; Protocol = protocol
                            Seed = t.GetResult(TrainArgs.Seed, defaultValue = 0); Seeds = t.GetResult(TrainArgs.Seeds, defaultValue = 1) |> positive "--seeds"
                            Epochs = t.TryGetResult TrainArgs.Epochs |> Option.map (positive "--epochs")
                            Points = t.TryGetResult TrainArgs.Points |> Option.map (positive "--points")
@@ -326,6 +375,46 @@ let parse (argv: string[]) : Parsed =
                               |> Option.map (fun v -> if System.Double.IsFinite v then float32 v else raise (InvalidValue(sprintf "--init-shift must be a finite number, got %g" v)))
                           Released = g.Contains Released; Resume = g.Contains GfkdArgs.Resume
                           Data = g.TryGetResult GfkdArgs.Data; Out = g.GetResult GfkdArgs.Out }
+            | Evolve e ->
+                let model = e.GetResult(EvolveArgs.Model, defaultValue = "lenet").ToLowerInvariant()
+                if model <> "lenet" then raise (InvalidValue(sprintf "--model must be lenet (LeNet-5 on MNIST); got '%s'" model))
+                let weight (flag: string) (v: float) =
+                    if v >= 0.0 && not (System.Double.IsInfinity v) then v
+                    else raise (InvalidValue(sprintf "%s must be a finite number >= 0, got %g" flag v))
+                let fitness = e.TryGetResult EvolveArgs.Fitness |> Option.map (fun f -> f.Trim().ToLowerInvariant())
+                let form =
+                    match fitness with
+                    | None | Some "accuracy" ->
+                        if e.Contains Lambda_Units then raise (InvalidValue "--lambda-units applies to --fitness inverse-loss")
+                        if fitness.IsNone && not (e.Contains Lambda_Flops || e.Contains Lambda_Params) then None
+                        else
+                            let d = GcnKd.Train.LeNetEvolution.defaults.Form
+                            let df, dp = match d with GcnKd.Evolution.AccuracyCost(f, p) -> f, p | _ -> 0.2, 0.2
+                            Some (GcnKd.Evolution.AccuracyCost(e.GetResult(Lambda_Flops, defaultValue = df) |> weight "--lambda-flops",
+                                                               e.GetResult(Lambda_Params, defaultValue = dp) |> weight "--lambda-params"))
+                    | Some "inverse-loss" ->
+                        if e.Contains Lambda_Flops || e.Contains Lambda_Params then raise (InvalidValue "--lambda-flops and --lambda-params apply to --fitness accuracy")
+                        Some (GcnKd.Evolution.InverseLoss(1.0, e.GetResult(Lambda_Units, defaultValue = 0.001) |> weight "--lambda-units"))
+                    | Some f -> raise (InvalidValue(sprintf "--fitness must be accuracy or inverse-loss; got '%s'" f))
+                let population = e.TryGetResult Population |> Option.map (positive "--population")
+                match population with
+                | Some p when p < 2 -> raise (InvalidValue(sprintf "--population must be at least 2, got %d" p))
+                | _ -> ()
+                RunEvolve { Model = model; Seed = e.GetResult(EvolveArgs.Seed, defaultValue = 0)
+                            Seeds = e.GetResult(EvolveArgs.Seeds, defaultValue = 1) |> positive "--seeds"
+                            Generations = e.TryGetResult Generations |> Option.map (positive "--generations")
+                            Population = population
+                            Subset = e.TryGetResult Subset |> Option.map (positive "--subset")
+                            Form = form
+                            Epochs = e.TryGetResult EvolveArgs.Epochs |> Option.map (positive "--epochs")
+                            FineTuneEpochs = e.TryGetResult Fine_Tune_Epochs |> Option.map (positive "--fine-tune-epochs")
+                            KdTemperature =
+                                e.TryGetResult EvolveArgs.Kd
+                                |> Option.map (fun t -> if t > 0.0 && System.Double.IsFinite t then float32 t else raise (InvalidValue(sprintf "--kd must be a positive temperature, got %g" t)))
+                            Teacher = e.TryGetResult EvolveArgs.Teacher
+                            TrainSize = e.TryGetResult EvolveArgs.Train_Size |> Option.map (positive "--train-size")
+                            Resume = e.Contains EvolveArgs.Resume
+                            Data = e.TryGetResult EvolveArgs.Data; Out = e.GetResult EvolveArgs.Out }
             | Reproduce r ->
                 let table = r.GetResult Table
                 if not (List.contains table [ "teachers"; "lsp"; "gfkd" ]) then raise (InvalidValue(sprintf "reproduce: unknown table '%s' (known: teachers, lsp, gfkd)" table))

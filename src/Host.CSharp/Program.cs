@@ -32,6 +32,9 @@ public static class Program
                 case GcnKd.Cli.Command.RunGfkd gfkd:
                     Console.WriteLine(DeviceReport.Line());
                     return GfkdCommand.Run(gfkd.Item);
+                case GcnKd.Cli.Command.RunEvolve evolve:
+                    Console.WriteLine(DeviceReport.Line());
+                    return EvolveCommand.Run(evolve.Item);
                 case GcnKd.Cli.Command.RunReproduce reproduce:
                     Console.WriteLine(DeviceReport.Line());
                     return ReproduceCommand.Run(reproduce.Item);

@@ -45,6 +45,26 @@ module Linear =
     let inFeatures (l: Linear) = l.W.Shape.[0]
     let outFeatures (l: Linear) = l.W.Shape.[1]
 
+/// Parameters of a 2-D convolution: W [out, in, kh, kw] (the layout of `Conv.conv2d`), B [out].
+type Conv2dLayer = { W: Tensor; B: Tensor option }
+
+[<RequireQualifiedAccess>]
+module Conv2dLayer =
+    /// torch.nn.Conv2d's initialisation: weight and bias U(-1/sqrt(fanIn), 1/sqrt(fanIn)), fanIn = in * kh * kw.
+    let initTorch (rng: Rng) (inC: int) (outC: int) (kernel: int) (bias: bool) : Conv2dLayer =
+        if inC <= 0 || outC <= 0 || kernel <= 0 then
+            invalidArg "inC" (sprintf "Conv2dLayer.initTorch: a convolution needs positive sizes, got %d -> %d, kernel %d" inC outC kernel)
+        let kw, kb = Rng.split rng
+        let fanIn = inC * kernel * kernel
+        { W = Init.kaimingUniform kw fanIn [| outC; inC; kernel; kernel |]
+          B = if bias then Some (Init.kaimingUniform kb fanIn [| outC |]) else None }
+
+    /// Stride 1, no padding ("valid"), as in LeNet.
+    let apply (l: Conv2dLayer) (x: Tensor) = Conv.conv2d 1 0 x l.W l.B
+
+    let outChannels (l: Conv2dLayer) = l.W.Shape.[0]
+    let inChannels (l: Conv2dLayer) = l.W.Shape.[1]
+
 /// The loop shared by the plain node models (GCN, GraphSAGE): dropout on each layer's input, the layer, ReLU between
 /// layers; Hidden keeps every hidden layer's output before its ReLU.
 [<RequireQualifiedAccess>]

@@ -1,0 +1,272 @@
+/// Evolutionary compression's core: genetic operators (lengths, swaps, involutions, roulette proportions), the
+/// search (elitism never loses the best, reproducible from its seed, one evaluation per distinct mask), thinning
+/// (a thin network computes what the full one does with the removed units zeroed), cost counting against hand
+/// counts and parameter trees, and the equal-size baselines.
+module GcnKd.Tests.EvolutionTests
+
+open System
+open Xunit
+open FsCheck.FSharp
+open GcnKd
+open GcnKd.Evolution
+open GcnKd.Tests
+
+let private bits (n: int) = Gen.arrayOfLength n (Gen.elements [ true; false ])
+
+let private chromosome = gen {
+    let! n = Gen.choose (1, 60)
+    let! a = bits n
+    let! b = bits n
+    let! i = Gen.choose (0, n)
+    let! j = Gen.choose (0, n)
+    return a, b, i, j }
+
+[<Fact>]
+let ``crossover swaps exactly the segment between the cut points and keeps the length`` () =
+    Props.forAll chromosome (fun (a, b, i, j) ->
+        let c1, c2 = Genetic.crossover a b i j
+        let lo, hi = min i j, max i j
+        c1.Length = a.Length && c2.Length = a.Length
+        && Array.init a.Length id |> Array.forall (fun k ->
+            if k >= lo && k < hi then c1.[k] = b.[k] && c2.[k] = a.[k] else c1.[k] = a.[k] && c2.[k] = b.[k]))
+
+[<Fact>]
+let ``segment mutation flips exactly the segment and is its own inverse`` () =
+    Props.forAll chromosome (fun (a, _, i, j) ->
+        let m = Genetic.flipSegment a i j
+        let changed = Array.map2 (<>) a m |> Array.filter id |> Array.length
+        m.Length = a.Length && changed = abs (i - j) && Genetic.flipSegment m j i = a)
+
+[<Fact>]
+let ``roulette draws in proportion to fitness and never picks a zero-fitness individual`` () =
+    let gen = Gen.arrayOfLength 6 (Gen.elements [ 0.0; 0.5; 1.0; 2.0; 7.0 ]) |> Gen.filter (fun f -> Array.sum f > 0.0)
+    Props.forAll gen (fun fitness ->
+        // a grid of u values is an exact quadrature of the wheel: counts within one of N * share
+        let n = 2000
+        let counts = Array.zeroCreate fitness.Length
+        for s in 0 .. n - 1 do
+            let i = Genetic.roulette fitness ((float s + 0.5) / float n)
+            counts.[i] <- counts.[i] + 1
+        let total = Array.sum fitness
+        Array.forall2 (fun c f -> abs (float c - float n * f / total) <= 1.0 && (f > 0.0 || c = 0)) counts fitness)
+    Assert.Throws<ArgumentException>(fun () -> Genetic.roulette [| 1.0; -0.1 |] 0.3 |> ignore) |> ignore
+    Assert.Equal(1, Genetic.roulette [| 0.0; 0.0 |] 0.75)
+
+/// A fixed pseudo-random fitness over masks (a weighted sum with a deterministic weight per bit).
+let private weightedFitness (seed: int) (mask: bool[]) =
+    let r = Rng.create seed
+    mask |> Array.mapi (fun k b -> if b then float (Rng.uniformAt r (int64 k)) - 0.3 else 0.0) |> Array.sum |> fun s -> max 0.0 (s + 5.0)
+
+[<Fact>]
+let ``with elitism the best fitness never decreases, and the search is reproducible from its seed`` () =
+    let gen = Gen.zip3 Props.seed (Gen.choose (2, 40)) (Gen.choose (0, 3))
+    Props.forAllN (Props.casesScaled 0.5) gen (fun (seed, len, elites) ->
+        let cfg = { Genetic.released with Population = 8; Generations = 12; Elites = max 1 elites; Seed = seed }
+        let run () = Genetic.evolve cfg len [||] (Array.map (weightedFitness seed)) ignore
+        let r = run ()
+        let bests = r.History |> Array.map (fun h -> h.Best)
+        Array.pairwise bests |> Array.forall (fun (a, b) -> b >= a)
+        && r.BestFitness = Array.last bests
+        && r.Best.Length = len && r.Population |> Array.forall (fun p -> p.Length = len)
+        && (let again = run () in again.Best = r.Best && again.History = r.History))
+
+[<Fact>]
+let ``every distinct mask is evaluated once, and the population keeps its size`` () =
+    let seen = Collections.Generic.HashSet<string>()
+    let evaluate (masks: bool[][]) =
+        masks |> Array.map (fun m ->
+            let key = String(m |> Array.map (fun b -> if b then '1' else '0'))
+            Assert.True(seen.Add key, "a mask was evaluated twice")
+            weightedFitness 3 m)
+    let cfg = { Genetic.released with Population = 10; Generations = 15; Seed = 7 }
+    let r = Genetic.evolve cfg 6 [| Array.create 6 true |] evaluate ignore
+    Assert.Equal(10, r.Population.Length)
+    Assert.True(r.History |> Array.sumBy (fun h -> h.Evaluated) = seen.Count)
+    // 6 bits have 64 masks: later generations re-meet earlier ones
+    Assert.True(seen.Count < 10 * 15)
+
+[<Fact>]
+let ``the search solves OneMax, and elitism keeps a seeded optimum`` () =
+    let oneMax (m: bool[]) = m |> Array.sumBy (fun b -> if b then 1.0 else 0.0)
+    let cfg = { Genetic.released with Population = 32; Generations = 50; Seed = 1 }
+    let r = Genetic.evolve cfg 24 [||] (Array.map oneMax) ignore
+    Assert.True(r.BestFitness >= 22.0, sprintf "OneMax(24) best %g after 50 generations" r.BestFitness)
+    Assert.True(r.History.[0].Best < r.BestFitness)
+    let seeded = Genetic.evolve { cfg with Generations = 5 } 24 [| Array.create 24 true |] (Array.map oneMax) ignore
+    Assert.True(seeded.History |> Array.forall (fun h -> h.Best = 24.0))
+
+[<Fact>]
+let ``the genetic configuration rejects impossible settings`` () =
+    let bad = [ { Genetic.released with Population = 1 }; { Genetic.released with Generations = 0 }
+                { Genetic.released with Elites = 32 }; { Genetic.released with PCopy = 0.5; PCrossover = 0.6 }
+                { Genetic.released with InitKeep = 1.5 } ]
+    for cfg in bad do Assert.Throws<ArgumentException>(fun () -> Genetic.validate cfg) |> ignore
+
+// ---------------------------------------------------------------- thinning
+
+let private smallLeNet = { LeNet.config with ImageSize = 12; Kernel = 3; Conv1 = 4; Conv2 = 6; Fc1 = 10; NumClasses = 3 }
+
+let private viableMask (s: PrunableStructure) = gen {
+    let! keep = s.Groups |> List.map (fun g -> gen {
+                    let! k = Gen.choose (1, g.Units)
+                    let! perm = Gen.shuffle [| 0 .. g.Units - 1 |]
+                    return perm |> Seq.truncate k |> Array.ofSeq }) |> Gen.sequenceToList
+    return Prunable.maskOf s (Array.ofList keep) }
+
+let private close (a: Tensor) (b: Tensor) =
+    let scale = a.Data |> Array.fold (fun m v -> max m (abs v)) 1e-3f
+    a.Shape = b.Shape && Array.forall2 (fun (x: float32) y -> abs (x - y) <= 1e-5f * scale) a.Data b.Data
+
+[<Fact>]
+let ``a thin LeNet computes what the full one does with the removed units zeroed`` () =
+    let s = LeNetPruning.structure smallLeNet
+    let gen = Gen.zip3 Props.seed (viableMask s) (Gen.elements [ Identity; Relu ])
+    Props.forAll gen (fun (seed, mask, act) ->
+        let cfg = { smallLeNet with ConvActivation = act }
+        let k = Rng.splitN 2 (Rng.create seed)
+        let p = LeNet.init cfg k.[0]
+        let x = Tensor.randn k.[1] [| 5; 1; 12; 12 |]
+        let thin = Thinning.thin s mask p
+        let thinCfg = LeNetPruning.resize cfg (Prunable.keptCounts s mask)
+        let thinOut = LeNet.forward thinCfg thin x
+        let zeroOut = LeNet.forward cfg (Thinning.zeroRemoved s mask p) x
+        close zeroOut.Logits thinOut.Logits
+        && Tree.count thin = int (ModelCost.lenet thinCfg).Params
+        && thin.Conv2.W.Shape = [| thinCfg.Conv2; thinCfg.Conv1; 3; 3 |])
+
+[<Fact>]
+let ``thinning keeps the surviving weights in order and the full mask changes nothing`` () =
+    let s = LeNetPruning.structure smallLeNet
+    Props.forAll (Gen.zip Props.seed (viableMask s)) (fun (seed, mask) ->
+        let p = LeNet.init smallLeNet (Rng.create seed)
+        let kept = Prunable.kept s mask
+        let thin = Thinning.thin s mask p
+        let fullSame = Thinning.thin s (Prunable.full s) p
+        let expectedFc2 = Thinning.selectAxis 0 kept.[2] p.Fc2.W
+        // conv2's kept filter i reads conv1's kept filters only
+        let c2 = kept.[1] |> Array.mapi (fun i f -> kept.[0] |> Array.mapi (fun j c -> thin.Conv2.W.Item [| i; j; 1; 2 |] = p.Conv2.W.Item [| f; c; 1; 2 |]))
+        thin.Fc2.W.Data = expectedFc2.Data && c2 |> Array.forall (Array.forall id)
+        && Tree.leaves fullSame |> Array.forall2 (fun (_, (a: Tensor)) (_, (b: Tensor)) -> a.Data = b.Data && a.Shape = b.Shape) (Tree.leaves p)
+        && Tree.leaves (Thinning.zeroRemoved s (Prunable.full s) p) |> Array.forall2 (fun (_, (a: Tensor)) (_, (b: Tensor)) -> a.Data = b.Data) (Tree.leaves p))
+
+[<Fact>]
+let ``selectAxis matches the element-wise definition`` () =
+    let gen = gen {
+        let! shape = Gen.arrayOfLength 3 (Gen.choose (1, 5))
+        let! axis = Gen.choose (0, 2)
+        let! keep = Gen.arrayOf (Gen.choose (0, shape.[axis] - 1))
+        let! seed = Props.seed
+        return shape, axis, keep, seed }
+    Props.forAll gen (fun (shape, axis, keep, seed) ->
+        let t = Tensor.randn (Rng.create seed) shape
+        let r = Thinning.selectAxis axis keep t
+        r.Shape.[axis] = keep.Length
+        && [ for a in 0 .. r.Shape.[0] - 1 do for b in 0 .. r.Shape.[1] - 1 do for c in 0 .. r.Shape.[2] - 1 -> a, b, c ]
+           |> List.forall (fun (a, b, c) ->
+               let src = [| a; b; c |]
+               src.[axis] <- keep.[src.[axis]]
+               r.Item [| a; b; c |] = t.Item src))
+
+[<Fact>]
+let ``masks that empty a group, or structures that do not fit the tree, are refused by name`` () =
+    let s = LeNetPruning.structure smallLeNet
+    let p = LeNet.init smallLeNet (Rng.create 1)
+    let mask = Prunable.full s
+    for k in 0 .. smallLeNet.Conv1 - 1 do mask.[k] <- false
+    let e = Assert.Throws<ArgumentException>(fun () -> Thinning.thin s mask p |> ignore)
+    Assert.Contains("conv1", e.Message)
+    Assert.False(Prunable.isViable s mask)
+    let wrong = LeNetPruning.structure { smallLeNet with Fc1 = 11 }
+    let e2 = Assert.Throws<ArgumentException>(fun () -> Thinning.thin wrong (Prunable.full wrong) p |> ignore)
+    Assert.Contains("Fc1.W", e2.Message)
+    let missing = { Groups = [ { Name = "x"; Units = 4; Slices = [ UnitSlice.single "Conv9.W" 0 Produces ] } ] }
+    Assert.Contains("Conv9.W", Assert.Throws<ArgumentException>(fun () -> Prunable.validate missing p |> ignore).Message)
+
+// ---------------------------------------------------------------- costs
+
+[<Fact>]
+let ``LeNet-5 costs match the hand count`` () =
+    // conv1 20*1*25 + 20, conv2 50*20*25 + 50, fc1 800*500 + 500, fc2 500*10 + 10
+    // mults: conv1 20*25*24*24, conv2 50*20*25*8*8, fc1 800*500, fc2 500*10
+    let c = ModelCost.lenet LeNet.config
+    Assert.Equal(431080L, c.Params)
+    Assert.Equal(2293000L, c.Mults)
+    Assert.Equal(431080, Tree.count (LeNet.init LeNet.config (Rng.create 0)))
+
+[<Fact>]
+let ``GCN costs match the hand count on Cora's shape`` () =
+    // Kipf & Welling: 1433 -> 16 -> 7 on 2708 nodes, 13264 stored entries with self-loops
+    let g = { Nodes = 2708; Edges = 13264; Graphs = 1 }
+    let c = ModelCost.gcn g (Gcn.config 1433 [ 16 ] 7)
+    Assert.Equal(1433L * 16L + 16L + 16L * 7L + 7L, c.Params)
+    Assert.Equal(2708L * 1433L * 16L + 13264L * 16L + 2708L * 16L * 7L + 13264L * 7L, c.Mults)
+    Assert.Equal(int c.Params, Tree.count (Gcn.init (Gcn.config 1433 [ 16 ] 7) (Rng.create 0)))
+
+[<Fact>]
+let ``GAT, GIN and MLP parameter counts equal their parameter trees`` () =
+    let gen = Gen.zip3 (Gen.choose (1, 4)) (Gen.choose (1, 6)) (Gen.elements [ NoResidual; Projection; IdentityOrProjection ])
+    Props.forAll gen (fun (heads, width, residual) ->
+        let g = { Nodes = 10; Edges = 30; Graphs = 2 }
+        let gat = { Gat.cora 7 3 with Hidden = [ heads, width; heads, width ]; Residual = residual }
+        let gin = { Gin.config 7 3 with Width = width + 1; NumLayers = heads + 1 }
+        let mlp = { Sizes = [ 5; width; 3 ]; Activation = Relu; Dropout = 0.0f; BatchNorm = true; Norm = NormSettings.torch; Bias = true }
+        int (ModelCost.gat g gat).Params = Tree.count (Gat.init gat (Rng.create 0))
+        && int (ModelCost.gin g gin).Params = Tree.count (Gin.init gin (Rng.create 0))
+        && int (ModelCost.mlp 4 mlp).Params = Tree.count (Mlp.init mlp (Rng.create 0)))
+
+// ---------------------------------------------------------------- baselines and fitness
+
+[<Fact>]
+let ``L1 masks keep the largest-norm units, random masks the asked counts`` () =
+    let s = LeNetPruning.structure smallLeNet
+    Props.forAll (Gen.zip Props.seed (viableMask s)) (fun (seed, target) ->
+        let p = LeNet.init smallLeNet (Rng.create seed)
+        let counts = Prunable.keptCounts s target
+        let l1 = MaskBaselines.l1 s p counts
+        let rnd = MaskBaselines.random s counts (Rng.create (seed + 1))
+        let norms = MaskBaselines.l1Norms s p
+        let keptL1 = Prunable.kept s l1
+        Prunable.keptCounts s l1 = counts && Prunable.keptCounts s rnd = counts
+        && norms |> Array.mapi (fun gi ns ->
+            let kept = set keptL1.[gi]
+            let removed = [ 0 .. ns.Length - 1 ] |> List.filter (fun k -> not (kept.Contains k))
+            removed.IsEmpty || (kept |> Seq.map (fun k -> ns.[k]) |> Seq.min) >= (removed |> List.map (fun k -> ns.[k]) |> List.max))
+           |> Array.forall id
+        && MaskBaselines.random s counts (Rng.create (seed + 1)) = rnd)
+
+[<Fact>]
+let ``L1 norms sum a unit's producing weights`` () =
+    let s = LeNetPruning.structure smallLeNet
+    let p = LeNet.init smallLeNet (Rng.create 4)
+    let norms = MaskBaselines.l1Norms s p
+    let filter0 = (Thinning.selectAxis 0 [| 0 |] p.Conv1.W).Data |> Array.sumBy (fun v -> abs (float v))
+    Assert.Equal(filter0 + abs (float p.Conv1.B.Value.Data.[0]), norms.[0].[0], 6)
+
+[<Fact>]
+let ``fitness forms reward removal and low loss, and a mask that empties a group scores zero`` () =
+    let sc = { Loss = 0.5; Accuracy = 0.9; Removed = 10; MultsRatio = 0.25; ParamsRatio = 0.1 }
+    Assert.Equal(500.0 / 0.5 + 0.001 * 10.0, Fitness.value (InverseLoss(500.0, 0.001)) sc, 9)
+    Assert.Equal(0.9 - 0.4 * 0.25, Fitness.value (AccuracyCost(0.4, 0.0)) sc, 9)
+    Assert.Equal(0.9 - 0.4 * 0.25 - 0.5 * 0.1, Fitness.value (AccuracyCost(0.4, 0.5)) sc, 9)
+    Assert.Equal(0.0, Fitness.value (AccuracyCost(10.0, 0.0)) sc)
+    let s = LeNetPruning.structure smallLeNet
+    let p = LeNet.init smallLeNet (Rng.create 2)
+    let x = Tensor.randn (Rng.create 3) [| 8; 1; 12; 12 |]
+    let labels = Array.init 8 (fun i -> i % 3)
+    let target =
+        { Structure = s; Full = p
+          Score = fun counts q ->
+              let out = LeNet.forward (LeNetPruning.resize smallLeNet counts) q x
+              float (Loss.crossEntropy out.Logits labels).Item0, Loss.accuracy out.Logits labels
+          Cost = fun counts -> ModelCost.lenet (LeNetPruning.resize smallLeNet counts) }
+    let empty = Prunable.full s
+    for k in 0 .. 3 do empty.[k] <- false
+    let half = Prunable.full s |> Array.mapi (fun i b -> b && i % 2 = 0)
+    let scores = Fitness.evaluator (InverseLoss(1.0, 0.01)) target [| Prunable.full s; empty; half |]
+    Assert.Equal(0.0, scores.[1])
+    Assert.True(scores.[0] > 0.0 && scores.[2] > 0.0)
+    let full = (Fitness.score target (Prunable.full s)).Value
+    Assert.Equal(1.0, full.MultsRatio)
+    Assert.Equal(1.0, full.ParamsRatio)
+    Assert.Equal(0, full.Removed)
+    Assert.True((Fitness.score target half).Value.MultsRatio < 0.5)
