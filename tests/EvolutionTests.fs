@@ -270,3 +270,46 @@ let ``fitness forms reward removal and low loss, and a mask that empties a group
     Assert.Equal(1.0, full.ParamsRatio)
     Assert.Equal(0, full.Removed)
     Assert.True((Fitness.score target half).Value.MultsRatio < 0.5)
+
+// ---------------------------------------------------------------- GNN structures
+
+let private ginViable (cfg: GinConfig) = viableMask (GinPruning.structure cfg)
+
+[<Fact>]
+let ``a thin GIN computes what the full one does with the removed channels zeroed, running statistics thinned too`` () =
+    let cfg = { Gin.config 5 3 with Width = 6; NumLayers = 3; FinalDropout = 0.0f }
+    let s = GinPruning.structure cfg
+    Assert.Equal<string list>([ "gin1.mlp1"; "gin1"; "gin2.mlp1"; "gin2" ], s.Groups |> List.map (fun g -> g.Name))
+    Props.forAll (Gen.zip Props.seed (ginViable cfg)) (fun (seed, mask) ->
+        let k = Rng.splitN 4 (Rng.create seed)
+        let b = ModelTests.randomBatch seed [ 4; 7; 5 ]
+        let x = Tensor.randn k.[0] [| b.NumNodes; 5 |]
+        // trained-looking running statistics, so that eval mode reads them
+        let p = Gin.init cfg k.[1]
+        let _, st = Gin.forward cfg p (Gin.initState cfg) (ForwardContext.Train k.[2]) b x
+        let thinCfg = GinPruning.resize cfg (Prunable.keptCounts s mask)
+        let thinP, thinS = Thinning.thin s mask (p, st)
+        let zeroP, zeroS = Thinning.zeroRemoved s mask (p, st)
+        let run c q r ctx = (fst (Gin.forward c q r ctx b x)).Logits
+        close (run cfg zeroP zeroS ForwardContext.Eval) (run thinCfg thinP thinS ForwardContext.Eval)
+        && close (run cfg zeroP zeroS (ForwardContext.Train k.[3])) (run thinCfg thinP thinS (ForwardContext.Train k.[3]))
+        && Tree.count thinP = int (ModelCost.gin { Nodes = 1; Edges = 1; Graphs = 1 } thinCfg).Params
+        && thinS.Layers.[1].Norm.Mean.Shape = [| List.last (Gin.layerWidths thinCfg).[1] |])
+
+[<Fact>]
+let ``a thin GAT computes what the full one does with the removed heads and channels zeroed`` () =
+    // the groups (heads and channels per hidden layer) do not depend on residuals or bias
+    let shape = GatPruning.structure { Gat.cora 5 3 with Hidden = [ 3, 4; 2, 3 ] }
+    let gen = Gen.zip3 (Gen.zip Props.seed (viableMask shape)) (Gen.elements [ NoResidual; Projection ]) (Gen.elements [ true; false ])
+    Props.forAll gen (fun ((seed, mask), residual, bias) ->
+        let cfg = { Gat.cora 5 3 with Hidden = [ 3, 4; 2, 3 ]; Residual = residual; Bias = bias }
+        let s = GatPruning.structure cfg
+        let k = Rng.splitN 3 (Rng.create seed)
+        let adj = Gat.prepare (ModelTests.randomGraph k.[0] 9 0.3f true)
+        let x = Tensor.randn k.[1] [| 9; 5 |]
+        let p = Gat.init cfg k.[2]
+        let thinCfg = GatPruning.resize cfg (Prunable.keptCounts s mask)
+        let out c q = (Gat.forward c q ForwardContext.Eval adj x).Logits
+        close (out cfg (Thinning.zeroRemoved s mask p)) (out thinCfg (Thinning.thin s mask p))
+        && Tree.count (Thinning.thin s mask p) = int (ModelCost.gat { Nodes = 9; Edges = Csr.nnz adj; Graphs = 1 } thinCfg).Params)
+    Assert.Throws<ArgumentException>(fun () -> GatPruning.structure { Gat.cora 5 3 with Hidden = [ 2, 4; 2, 4 ]; Residual = IdentityOrProjection } |> ignore) |> ignore

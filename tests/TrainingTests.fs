@@ -70,7 +70,7 @@ let private tinyGraphs (seed: int) (count: int) =
 
 let private tinyGin =
     { GinConfig.InFeatures = 3; Width = 8; NumLayers = 3; NumClasses = 2; MlpLayers = 2; Eps = FixedEps 0.0f; FinalDropout = 0.5f
-      Pooling = SumPool; Norm = NormSettings.torch }
+      Pooling = SumPool; Norm = NormSettings.torch; LayerWidths = None }
 
 let private ginSpec =
     { GraphSpec.Init = Gin.init tinyGin; InitState = (fun () -> Gin.initState tinyGin)

@@ -66,16 +66,16 @@ module ModelCost =
     /// A GIN on a batch of graphs: each layer's MLP and batch norm on every node (the neighbour sum has no
     /// multiplications at eps = 0, one per element otherwise), one linear head per layer on the pooled features.
     let gin (g: GraphSize) (cfg: GinConfig) =
-        let inputs = List.init (cfg.NumLayers - 1) (fun l -> if l = 0 then cfg.InFeatures else cfg.Width)
         let layers =
-            [ for i in inputs do
-                  yield mlp g.Nodes (Gin.mlpConfig cfg.MlpLayers cfg.Norm i cfg.Width)
-                  yield batchNorm g.Nodes cfg.Width
+            [ for mlpCfg in Gin.layerMlps cfg do
+                  let i = List.head mlpCfg.Sizes
+                  yield mlp g.Nodes mlpCfg
+                  yield batchNorm g.Nodes (List.last mlpCfg.Sizes)
                   match cfg.Eps with
                   | FixedEps 0.0f -> ()
                   | FixedEps _ -> yield { Params = 0L; Mults = int64 g.Nodes * int64 i }
                   | LearnedEps -> yield { Params = 1L; Mults = int64 g.Nodes * int64 i } ]
-        let heads = List.init cfg.NumLayers (fun l -> linear g.Graphs (if l = 0 then cfg.InFeatures else cfg.Width) cfg.NumClasses true)
+        let heads = Gin.readoutWidths cfg |> List.map (fun w -> linear g.Graphs w cfg.NumClasses true)
         sum (layers @ heads)
 
     /// Compression ratio rc = params(full) / params(thin) and speed-up ratio rs = mults(full) / mults(thin).

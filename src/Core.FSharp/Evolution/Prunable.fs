@@ -7,10 +7,13 @@ namespace GcnKd.Evolution
 
 open GcnKd
 
-/// Whether a slice computes the unit's output (zeroing it silences the unit) or reads it.
+/// Whether a slice computes the unit's output (zeroing it silences the unit; its magnitude ranks the unit for
+/// L1-norm pruning), reads it, or is state that travels with the unit (batch-norm running statistics: sliced,
+/// never zeroed or ranked).
 type SliceRole =
     | Produces
     | Consumes
+    | Travels
 
 /// Where a group's units sit along one axis of one tensor leaf (named as `Tree.leaves` names it): unit k of a group
 /// of n units covers positions r * (n * Width) + k * Width + j for r < Repeats and j < Width. Width > 1 is a block

@@ -28,7 +28,10 @@ type GinConfig =
       /// Dropout on each readout head's scores (0.5 in the paper).
       FinalDropout: float32
       Pooling: GraphPooling
-      Norm: NormSettings }
+      Norm: NormSettings
+      /// Per GIN layer, the widths of its MLP's layers (MlpLayers of them, the last being the layer's output); None
+      /// is Width everywhere. A thinned GIN (evolutionary compression) has its own widths per layer.
+      LayerWidths: int list list option }
 
 /// One GIN layer: the MLP, the batch norm that follows it, and eps when learned ([1], initialised to 0).
 type GinLayer = { Mlp: MlpParams; Norm: BatchNormParams; Eps: Tensor option }
@@ -49,7 +52,7 @@ module Gin =
     /// The paper's model for `NumLayers` = 5, width 64, GIN-0 (eps fixed at 0), sum readout, dropout 0.5.
     let config (inFeatures: int) (numClasses: int) =
         { InFeatures = inFeatures; Width = 64; NumLayers = 5; NumClasses = numClasses; MlpLayers = 2
-          Eps = FixedEps 0.0f; FinalDropout = 0.5f; Pooling = SumPool; Norm = NormSettings.torch }
+          Eps = FixedEps 0.0f; FinalDropout = 0.5f; Pooling = SumPool; Norm = NormSettings.torch; LayerWidths = None }
 
     /// The MLP of a layer reading `inF` features: Linear-BN-ReLU-...-Linear to `width`.
     let mlpConfig (mlpLayers: int) (norm: NormSettings) (inF: int) (width: int) =
@@ -59,8 +62,24 @@ module Gin =
     let private validate (cfg: GinConfig) =
         if cfg.NumLayers < 2 then
             invalidArg "cfg" (sprintf "Gin: NumLayers counts the input, so it must be at least 2, got %d" cfg.NumLayers)
+        match cfg.LayerWidths with
+        | Some ws when ws.Length <> cfg.NumLayers - 1 || ws |> List.exists (fun w -> w.Length <> cfg.MlpLayers || List.exists (fun x -> x < 1) w) ->
+            invalidArg "cfg" (sprintf "Gin: LayerWidths needs %d layers of %d positive widths each, got %A" (cfg.NumLayers - 1) cfg.MlpLayers ws)
+        | _ -> ()
 
-    let private layerInputs (cfg: GinConfig) = List.init (cfg.NumLayers - 1) (fun l -> if l = 0 then cfg.InFeatures else cfg.Width)
+    /// Every GIN layer's MLP widths after its input (the last is the layer's output width).
+    let layerWidths (cfg: GinConfig) =
+        match cfg.LayerWidths with
+        | Some ws -> ws
+        | None -> List.replicate (cfg.NumLayers - 1) (List.replicate cfg.MlpLayers cfg.Width)
+
+    /// Widths of the features each readout head reads: the input, then every GIN layer's output.
+    let readoutWidths (cfg: GinConfig) = cfg.InFeatures :: (layerWidths cfg |> List.map List.last)
+
+    /// Every GIN layer's MLP (input included).
+    let layerMlps (cfg: GinConfig) =
+        List.zip (readoutWidths cfg |> List.take (cfg.NumLayers - 1)) (layerWidths cfg)
+        |> List.map (fun (i, ws) -> { mlpConfig cfg.MlpLayers cfg.Norm i (List.head ws) with Sizes = i :: ws })
 
     let initLayer (mlp: MlpConfig) (learnedEps: bool) (rng: Rng) : GinLayer =
         { Mlp = Mlp.init mlp rng
@@ -75,14 +94,12 @@ module Gin =
         validate cfg
         let keys = Rng.splitN (2 * cfg.NumLayers) rng
         let learned = (cfg.Eps = LearnedEps)
-        { Layers = layerInputs cfg |> List.mapi (fun l i -> initLayer (mlpConfig cfg.MlpLayers cfg.Norm i cfg.Width) learned keys.[l])
-          Heads =
-            List.init cfg.NumLayers (fun l ->
-                Linear.initTorch keys.[cfg.NumLayers + l] (if l = 0 then cfg.InFeatures else cfg.Width) cfg.NumClasses true) }
+        { Layers = layerMlps cfg |> List.mapi (fun l mlp -> initLayer mlp learned keys.[l])
+          Heads = readoutWidths cfg |> List.mapi (fun l w -> Linear.initTorch keys.[cfg.NumLayers + l] w cfg.NumClasses true) }
 
     let initState (cfg: GinConfig) : GinState =
         validate cfg
-        { Layers = layerInputs cfg |> List.map (fun i -> initLayerState (mlpConfig cfg.MlpLayers cfg.Norm i cfg.Width)) }
+        { Layers = layerMlps cfg |> List.map initLayerState }
 
     /// (1 + eps) h_i + sum_{j in N(i)} h_j, the neighbour sum given as a function (a fixed or a differentiable
     /// weighted adjacency).
@@ -128,7 +145,7 @@ module Gin =
         let states = Array.ofList state.Layers
         let heads = Array.ofList p.Heads
         let keys = Rng.splitN heads.Length ctx.Rng
-        let inputs = Array.ofList (layerInputs cfg)
+        let mlps = Array.ofList (layerMlps cfg)
         let readout l h =
             let scores = Linear.apply heads.[l] (pool cfg.Pooling batch.NodeGraph batch.NumGraphs h)
             Dropout.apply keys.[l] cfg.FinalDropout ctx.Training scores
@@ -137,8 +154,7 @@ module Gin =
         let mutable h = x
         let mutable logits = readout 0 x
         for l in 0 .. layers.Length - 1 do
-            let mlp = mlpConfig cfg.MlpLayers cfg.Norm inputs.[l] cfg.Width
-            let r = layer mlp cfg.Eps layers.[l] states.[l] ctx batch.Adj h
+            let r = layer mlps.[l] cfg.Eps layers.[l] states.[l] ctx batch.Adj h
             hidden.Add r.Pre
             newStates.[l] <- r.State
             h <- r.Output

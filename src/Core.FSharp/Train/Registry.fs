@@ -109,7 +109,7 @@ module Registry =
         match model with
         | "gin" ->
             let mc = { GinConfig.InFeatures = data.NumFeatures; Width = 64; NumLayers = 5; NumClasses = data.NumClasses; MlpLayers = 2
-                       Eps = FixedEps 0.0f; FinalDropout = dropout; Pooling = SumPool; Norm = NormSettings.torch }
+                       Eps = FixedEps 0.0f; FinalDropout = dropout; Pooling = SumPool; Norm = NormSettings.torch; LayerWidths = None }
             graphRun model cfg data
                 { Init = Gin.init mc; InitState = (fun () -> Gin.initState mc)
                   Forward = fun p s ctx b x -> Gin.forward mc p s ctx b x } trainIdx valIdx testIdx onEpoch
