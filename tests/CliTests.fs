@@ -95,7 +95,7 @@ let ``gfkd names the expected values of every bad option`` () =
     Assert.Contains("--density-weight must be a finite number >= 0, got -1", run [| "--method"; "randg"; "--density-weight"; "-1" |])
     Assert.Contains("--iterations must be a positive integer, got 0", run [| "--method"; "randg"; "--iterations"; "0" |])
     Assert.Contains("--bn-prior must be raw or standardized; got 'l2'", run [| "--method"; "randg"; "--bn-prior"; "l2" |])
-    Assert.Contains("reproduce: unknown table 'gfkdx' (known: teachers, lsp, gfkd)", usageError [| "reproduce"; "gfkdx" |])
+    Assert.Contains("reproduce: unknown table 'gfkdx' (known: teachers, lsp, gfkd, evolution)", usageError [| "reproduce"; "gfkdx" |])
 
 [<Fact>]
 let ``evolve options parse into a typed command, the fitness form from its flags`` () =

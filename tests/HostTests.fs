@@ -237,3 +237,18 @@ let ``evolve refuses a full-network checkpoint of another model, naming the file
     let junk = Path.Combine(dir.Path, "junk.safetensors")
     File.WriteAllText(junk, "not a checkpoint")
     userError [ junk; "not a valid safetensors file" ] (fun () -> EvolveCommand.Execute({ evolveOptions (Path.Combine(dir.Path, "run2")) with Teacher = Some junk }, TextWriter.Null))
+
+[<Fact>]
+let ``reproduce evolution --quick writes the table with the full network, the GA and both baselines, and the GA plot`` () =
+    use dir = new TempDir()
+    let opts = { ReproduceOptions.Table = "evolution"; Quick = true; Resume = false; Only = []; Data = Some dataRoot.Value.Path; Out = dir.Path }
+    let rows = ReproduceEvolution.Execute(opts, TextWriter.Null)
+    Assert.Equal<string list>([ "full"; "ga"; "l1"; "random" ], rows |> Seq.map (fun r -> r.Method) |> List.ofSeq)
+    Assert.True(rows |> Seq.forall (fun r -> r.Params > 0L && r.Mean >= 0.0 && r.Mean <= 100.0))
+    Assert.Equal(431080L, rows.[0].Params)
+    let md = File.ReadAllText(Path.Combine(dir.Path, "evolution-quick.md"))
+    Assert.Contains("numbers are NOT results", md)
+    Assert.Contains("conv1 20/20, conv2 50/50, fc1 500/500", md)
+    Assert.StartsWith("<svg", File.ReadAllText(Path.Combine(dir.Path, "evolution-quick-ga.svg")))
+    use json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "evolution-quick.json")))
+    Assert.Equal(4, json.RootElement.GetProperty("rows").GetArrayLength())

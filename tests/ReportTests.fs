@@ -94,3 +94,26 @@ let ``SVG plots place every finite point inside the frame, with round ticks and 
         let pts = l.Attribute(System.Xml.Linq.XName.Get "points").Value.Split(' ') |> Array.map (fun p -> let xy = p.Split(',') in float xy.[0], float xy.[1])
         for x, y in pts do Assert.True(x >= fx && x <= fx + fw && y >= fy && y <= fy + fh, sprintf "point %g,%g outside the frame" x y)
     Assert.Throws<ArgumentException>(fun () -> SvgPlot.render "t" "x" "y" [ { Name = "a"; Points = [| nan, 1.0 |] } ] |> ignore) |> ignore
+
+let private evoRow methodName mean std =
+    { Model = "LeNet-5"; Dataset = "MNIST"; Method = methodName; Kept = "conv1 10/20"; Params = 1000L; Mults = 5000L; Rc = 5.0; Rs = 3.0
+      Before = nan; Mean = mean; Std = std; N = 3; MsBatch1 = nan; MsBatch256 = nan; Command = "gcnkd evolve" }
+
+[<Fact>]
+let ``the evolution table compares each thin network with the full one and the GA with each baseline`` () =
+    let rows = [ evoRow "full" 99.3 0.0; evoRow "ga" 99.1 0.05; evoRow "l1" 98.9 0.1; evoRow "random" 99.05 0.1 ]
+    Assert.Equal(None, EvolutionTable.vsFull rows rows.[0])
+    Assert.Equal(-0.2, (EvolutionTable.vsFull rows rows.[1]).Value, 9)
+    let m = (EvolutionTable.gaMargin rows rows.[2]).Value
+    Assert.Equal(0.2, fst m, 9)
+    Assert.True(snd m)
+    Assert.False(snd (EvolutionTable.gaMargin rows rows.[3]).Value)
+    Assert.Equal(None, EvolutionTable.gaMargin rows rows.[1])
+    let md = EvolutionTable.markdown "T" "P" rows
+    Assert.Contains("**+0.20** (> 1 std)", md)
+    Assert.Contains("+0.05 (within 1 std)", md)
+    use json = JsonDocument.Parse(EvolutionTable.json "T" rows)
+    let r = json.RootElement.GetProperty("rows")
+    Assert.Equal(4, r.GetArrayLength())
+    Assert.True(r.[2].GetProperty("ga_beats_by_one_std").GetBoolean())
+    Assert.Equal(JsonValueKind.Null, r.[0].GetProperty("vs_full").ValueKind)

@@ -177,9 +177,9 @@ type ReproduceArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Table _ -> "which table: teachers, lsp or gfkd."
+            | Table _ -> "which table: teachers, lsp, gfkd or evolution."
             | Quick -> "a smoke version: few epochs, one fold or seed (what CI runs)."
-            | Resume -> "lsp, gfkd: keep every row whose run directory already holds its final metrics.json with all its seeds (an interrupted reproduction continues where it stopped)."
+            | Resume -> "lsp, gfkd, evolution: keep every row whose run directory already holds its final metrics.json with all its seeds (an interrupted reproduction continues where it stopped)."
             | Only _ -> "gfkd: run only this dataset's rows (repeatable); the table still lists the other datasets' finished runs, from their run directories."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "where the table goes (default experiments/results)."
@@ -417,7 +417,7 @@ let parse (argv: string[]) : Parsed =
                             Data = e.TryGetResult EvolveArgs.Data; Out = e.GetResult EvolveArgs.Out }
             | Reproduce r ->
                 let table = r.GetResult Table
-                if not (List.contains table [ "teachers"; "lsp"; "gfkd" ]) then raise (InvalidValue(sprintf "reproduce: unknown table '%s' (known: teachers, lsp, gfkd)" table))
+                if not (List.contains table [ "teachers"; "lsp"; "gfkd"; "evolution" ]) then raise (InvalidValue(sprintf "reproduce: unknown table '%s' (known: teachers, lsp, gfkd, evolution)" table))
                 let only = r.GetResults Only
                 if not only.IsEmpty && table <> "gfkd" then raise (InvalidValue(sprintf "--only applies to reproduce gfkd, not %s" table))
                 RunReproduce { Table = table; Quick = r.Contains Quick; Resume = r.Contains ReproduceArgs.Resume; Only = only; Data = r.TryGetResult ReproduceArgs.Data

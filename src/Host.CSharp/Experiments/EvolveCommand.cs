@@ -21,8 +21,10 @@ public static class EvolveCommand
 {
     public static readonly string[] Methods = ["ga", "l1", "random"];
 
+    /// <summary>One method over the seeds: accuracies (fractions), seed 0's kept counts and costs, and the largest
+    /// costs over the seeds (the worst compression).</summary>
     public sealed record MethodSummary(string Method, double TestBefore, double TestBeforeStd, double TestAfter, double TestAfterStd,
-        int N, int[] Counts, long Params, long Mults);
+        int N, int[] Counts, long Params, long Mults, long MaxParams, long MaxMults);
 
     public sealed record Summary(double FullTest, long FullParams, long FullMults, IReadOnlyList<MethodSummary> Methods,
         double FullMsBatch1, double ThinMsBatch1, double FullMsBatch256, double ThinMsBatch256, int Seeds);
@@ -219,7 +221,7 @@ public static class EvolveCommand
             var xs = outcomes[m];
             var (mb, sb) = Summary0(xs.Select(x => x.TestBefore));
             var (ma, sa) = Summary0(xs.Select(x => x.TestAfter));
-            return new MethodSummary(m, mb, sb, ma, sa, xs.Count, xs[0].Counts, xs[0].Params, xs[0].Mults);
+            return new MethodSummary(m, mb, sb, ma, sa, xs.Count, xs[0].Counts, xs[0].Params, xs[0].Mults, xs.Max(x => x.Params), xs.Max(x => x.Mults));
         }).ToList();
         double Med(int k) => timings.Select(t => t[k]).OrderBy(v => v).ElementAt(timings.Count / 2);
         var summary = new Summary(fullTest, fullCost.Params, fullCost.Mults, summaries, Med(0), Med(1), Med(2), Med(3), o.Seeds);

@@ -68,6 +68,13 @@ public static class ReproduceCommand
             Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), gfkdStem + ".md")} and {gfkdStem}.json ({gfkd.Count} rows)");
             return 0;
         }
+        if (o.Table == "evolution")
+        {
+            var evo = ReproduceEvolution.Execute(o, Console.Out);
+            string evoStem = o.Quick ? "evolution-quick" : "evolution";
+            Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), evoStem + ".md")}, {evoStem}.json and {evoStem}-ga.svg ({evo.Count} rows)");
+            return 0;
+        }
         var rows = Execute(o, Console.Out);
         string stem = o.Quick ? "teachers-quick" : "teachers";
         Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), stem + ".md")} and {stem}.json ({rows.Count} rows)");
