@@ -188,7 +188,7 @@ let ``reproduce gfkd --quick runs the chosen datasets with every method and list
     Assert.Contains("| MUTAG | GCN5_64", md)
 
 let private evolveOptions out =
-    { EvolveCliOptions.Model = "lenet"; Seed = 0; Seeds = 2; Generations = Some 3; Population = Some 6; Subset = Some 200; Form = None
+    { EvolveCliOptions.Model = "lenet"; Dataset = None; Fold = None; Seed = 0; Seeds = 2; Generations = Some 3; Population = Some 6; Subset = Some 200; Form = None
       Epochs = Some 1; FineTuneEpochs = Some 1; KdTemperature = None; Teacher = None; TrainSize = Some 600; Resume = false
       Data = Some dataRoot.Value.Path; Out = out }
 
@@ -252,3 +252,22 @@ let ``reproduce evolution --quick writes the table with the full network, the GA
     Assert.StartsWith("<svg", File.ReadAllText(Path.Combine(dir.Path, "evolution-quick-ga.svg")))
     use json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "evolution-quick.json")))
     Assert.Equal(4, json.RootElement.GetProperty("rows").GetArrayLength())
+
+[<Fact>]
+let ``evolve --model gin prunes GIN5_64's channels on a standard fold, keeping thin checkpoints with their statistics`` () =
+    use dir = new TempDir()
+    let o = { evolveOptions dir.Path with Model = "gin"; Dataset = Some "MUTAG"; Fold = Some 2; Seeds = 1; Subset = Some 40; Epochs = Some 2; FineTuneEpochs = Some 2; TrainSize = None }
+    let s = EvolveCommand.Execute(o, TextWriter.Null)
+    let cfg = GcnKd.Train.GinEvolution.config (DatasetCatalog.LoadGraph(dataRoot.Value, "MUTAG"))
+    let ga = s.Methods |> Seq.find (fun m -> m.Method = "ga")
+    Assert.Equal(8, ga.Counts.Length)
+    for m in s.Methods do Assert.Equal<int[]>(ga.Counts, m.Counts)
+    let thinCfg = GcnKd.Evolution.GinPruning.resize cfg ga.Counts
+    let template = Gin.init thinCfg (Rng.create 0), Gin.initState thinCfg
+    let struct (thin, meta) = GcnKd.Host.Checkpoints.CheckpointFile.LoadTree(Path.Combine(dir.Path, "seed-0", "ga", "model.safetensors"), template)
+    Assert.Equal(String.Join(",", ga.Counts), meta.["kept"])
+    Assert.Equal(int ga.Params, Tree.count (fst thin))
+    use config = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "config.json")))
+    Assert.Equal("GIN5_64", config.RootElement.GetProperty("model").GetString())
+    userError [ "evolve --model gin runs on the graph classification datasets"; "Cora" ]
+        (fun () -> EvolveCommand.Execute({ o with Dataset = Some "Cora"; Out = Path.Combine(dir.Path, "x") }, TextWriter.Null))

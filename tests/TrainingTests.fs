@@ -10,6 +10,7 @@ open Xunit
 open FsCheck.FSharp
 open GcnKd
 open GcnKd.Train
+open GcnKd.Evolution
 open GcnKd.Host.Errors
 open GcnKd.Host.Experiments
 open GcnKd.Tests.TestData
@@ -358,3 +359,31 @@ let ``the image trainer learns a separable task, selects on validation and can s
     let again = ImageTrainer.trainFrom ImageTrainer.crossEntropy { tc with Epochs = 1 } fwd r.Params set tr va te ignore
     Assert.True(again.Log.[0].TrainLoss < r.Log.[0].TrainLoss)
     Assert.Throws<ArgumentException>(fun () -> ImageTrainer.trainFrom ImageTrainer.crossEntropy tc fwd init { set with Labels = [| 0 |] } tr va te ignore |> ignore) |> ignore
+
+[<Fact>]
+let ``the GIN evolution pipeline scores the full mask as the full network and fine-tunes thin GINs of the kept widths`` () =
+    let data = { GraphDataset.Name = "tiny"; Graphs = tinyGraphs 5 40; NumClasses = 2; NumFeatures = 3; Folds = None }
+    let tr, va, te = [| 0 .. 23 |], [| 24 .. 31 |], [| 32 .. 39 |]
+    let full = GraphTrainer.train (graphCfg 6 0) ginSpec data.Graphs tr va te ignore
+    let size = GinEvolution.meanGraph data tr
+    let sub = GinEvolution.subset tr 12 0
+    Assert.Equal(12, sub.Length)
+    Assert.True(sub |> Array.forall (fun i -> Array.contains i tr))
+    let target = GinEvolution.target tinyGin (full.Params, full.State) data sub size
+    let s = target.Structure
+    // the full mask is the full network
+    let batch = GraphTrainer.prepare data.Graphs sub
+    let logits = (fst (Gin.forward tinyGin full.Params full.State ForwardContext.Eval batch.Batch batch.Features)).Logits
+    let sc = (Fitness.score target (Prunable.full s)).Value
+    Assert.Equal(Loss.accuracy logits batch.Labels, sc.Accuracy, 9)
+    Assert.Equal(float (Loss.crossEntropy logits batch.Labels).Item0, sc.Loss, 5)
+    let settings = { GinEvolution.defaults with Genetic = { Genetic.released with Population = 4; Generations = 3 }; FineTune = graphCfg 2 1 }
+    let ga = Genetic.evolve settings.Genetic (Prunable.length s) [||] (Fitness.evaluator settings.Form target) ignore
+    let counts = Prunable.keptCounts s ga.Best
+    for name, mask in [ "ga", ga.Best; "l1", MaskBaselines.l1 s (full.Params, full.State) counts ] do
+        let o = GinEvolution.fineTune settings tinyGin (full.Params, full.State) size name mask data tr va te ignore
+        Assert.Equal<int[]>(counts, o.Counts)
+        Assert.Equal(int o.Cost.Params, Tree.count o.Params)
+        Assert.Equal<int list list>(Gin.layerWidths o.Config, counts |> Array.chunkBySize 2 |> Array.map List.ofArray |> List.ofArray)
+        Assert.InRange(o.TestAfter, 0.0, 1.0)
+        Assert.Equal(2, o.Log.Length)

@@ -128,6 +128,8 @@ type GfkdArgs =
 
 type EvolveArgs =
     | Model of name: string
+    | Dataset of name: string
+    | Fold of index: int
     | Seed of seed: int
     | Seeds of count: int
     | Generations of count: int
@@ -148,19 +150,21 @@ type EvolveArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Model _ -> "the network to compress: lenet (LeNet-5 on MNIST, the default and so far the only one)."
+            | Model _ -> "the network to compress: lenet (LeNet-5 on MNIST, the default) or gin (GIN5_64 on a graph classification dataset: hidden channels)."
+            | Dataset _ -> "gin: the graph classification dataset (default PROTEINS)."
+            | Fold _ -> "gin: which of the standard 10 folds is the test part (1-10, default 1); a 10 % validation part is carved from the rest."
             | Seed _ -> "first seed (default 0): the GA, its fitness subset, the random-mask baseline and fine-tuning; the full network always uses seed 0."
             | Seeds _ -> "repeat the search and fine-tuning over this many seeds; default 1."
             | Generations _ -> "GA generations (default 50, as released)."
             | Population _ -> "GA population (default 32, as released)."
-            | Subset _ -> "training images the fitness is measured on (default 2000)."
+            | Subset _ -> "training images (lenet, default 2000) or graphs (gin, default 300) the fitness is measured on."
             | Fitness _ -> "accuracy (default: subset accuracy - lambda-flops * FLOPs ratio - lambda-params * parameter ratio) or inverse-loss (1 / subset loss + lambda-units * removed units)."
             | Lambda_Flops _ -> "accuracy fitness: weight of the FLOPs ratio (default 0.2)."
             | Lambda_Params _ -> "accuracy fitness: weight of the parameter ratio (default 0.2; 0 is the method's accuracy-FLOPs form)."
             | Lambda_Units _ -> "inverse-loss fitness: reward per removed unit (default 0.001, as released)."
-            | Epochs _ -> "epochs of the full network's training (default 15)."
-            | Fine_Tune_Epochs _ -> "epochs of every thin network's fine-tuning (default 10)."
-            | Kd _ -> "fine-tune with KD from the full network at this temperature (alpha 0.5); default: labels only."
+            | Epochs _ -> "epochs of the full network's training (default: lenet 15, gin 350)."
+            | Fine_Tune_Epochs _ -> "epochs of every thin network's fine-tuning (default: lenet 10, gin 100)."
+            | Kd _ -> "fine-tune with KD from the full network at this temperature (alpha 0.5); default: lenet labels only, gin T = 4."
             | Teacher _ -> "reuse a trained full network (model.safetensors of a previous evolve run's full/) instead of training one."
             | Train_Size _ -> "use only the first N images of the training part (a smoke run; validation shrinks to N/10)."
             | Resume -> "keep the full network and every seed already finished (their metrics.json) in the run directory."
@@ -245,7 +249,7 @@ type GfkdCliOptions =
       Released: bool; Resume: bool; Data: string option; Out: string }
 
 type EvolveCliOptions =
-    { Model: string; Seed: int; Seeds: int; Generations: int option; Population: int option; Subset: int option
+    { Model: string; Dataset: string option; Fold: int option; Seed: int; Seeds: int; Generations: int option; Population: int option; Subset: int option
       Form: GcnKd.Evolution.FitnessForm option; Epochs: int option; FineTuneEpochs: int option; KdTemperature: float32 option
       Teacher: string option; TrainSize: int option; Resume: bool; Data: string option; Out: string }
 
@@ -377,7 +381,9 @@ let parse (argv: string[]) : Parsed =
                           Data = g.TryGetResult GfkdArgs.Data; Out = g.GetResult GfkdArgs.Out }
             | Evolve e ->
                 let model = e.GetResult(EvolveArgs.Model, defaultValue = "lenet").ToLowerInvariant()
-                if model <> "lenet" then raise (InvalidValue(sprintf "--model must be lenet (LeNet-5 on MNIST); got '%s'" model))
+                if model <> "lenet" && model <> "gin" then raise (InvalidValue(sprintf "--model must be lenet (LeNet-5 on MNIST) or gin (GIN5_64); got '%s'" model))
+                if model = "lenet" && (e.Contains EvolveArgs.Dataset || e.Contains Fold) then raise (InvalidValue "--dataset and --fold apply to --model gin (LeNet runs on MNIST)")
+                let fold = e.TryGetResult Fold |> Option.map (fun k -> if k >= 1 && k <= 10 then k else raise (InvalidValue(sprintf "--fold must lie in 1..10, got %d" k)))
                 let weight (flag: string) (v: float) =
                     if v >= 0.0 && not (System.Double.IsInfinity v) then v
                     else raise (InvalidValue(sprintf "%s must be a finite number >= 0, got %g" flag v))
@@ -400,7 +406,7 @@ let parse (argv: string[]) : Parsed =
                 match population with
                 | Some p when p < 2 -> raise (InvalidValue(sprintf "--population must be at least 2, got %d" p))
                 | _ -> ()
-                RunEvolve { Model = model; Seed = e.GetResult(EvolveArgs.Seed, defaultValue = 0)
+                RunEvolve { Model = model; Dataset = e.TryGetResult EvolveArgs.Dataset; Fold = fold; Seed = e.GetResult(EvolveArgs.Seed, defaultValue = 0)
                             Seeds = e.GetResult(EvolveArgs.Seeds, defaultValue = 1) |> positive "--seeds"
                             Generations = e.TryGetResult Generations |> Option.map (positive "--generations")
                             Population = population

@@ -28,6 +28,10 @@ type PruningTarget<'P> =
 
 [<RequireQualifiedAccess>]
 module Fitness =
+    /// The fixed subset the fitness is measured on: `size` of the training indices, drawn with the search's seed.
+    let subset (trainIdx: int[]) (size: int) (seed: int) =
+        Rng.permutation trainIdx.Length (Rng.create (seed + 7919)) |> Array.truncate (min size trainIdx.Length) |> Array.map (fun i -> trainIdx.[i]) |> Array.sort
+
     /// The fitness of a viable candidate (non-negative).
     let value (form: FitnessForm) (s: CandidateScore) =
         match form with

@@ -63,10 +63,8 @@ module LeNetEvolution =
         let perm = Rng.permutation n (Rng.create 0)
         Array.sort perm.[validationSize ..], Array.sort perm.[.. validationSize - 1]
 
-    /// The fitness subset: `size` training indices drawn with the search's seed.
-    let subset (trainIdx: int[]) (size: int) (seed: int) =
-        let k = min size trainIdx.Length
-        Rng.permutation trainIdx.Length (Rng.create (seed + 7919)) |> Array.truncate k |> Array.map (fun i -> trainIdx.[i]) |> Array.sort
+    /// The fitness subset (Fitness.subset).
+    let subset (trainIdx: int[]) (size: int) (seed: int) = Fitness.subset trainIdx size seed
 
     let forward (cfg: LeNetConfig) (p: LeNetParams) (_: ForwardContext) (x: Tensor) = LeNet.forward cfg p x
 

@@ -32,7 +32,7 @@ public static class EvolveCommand
     public static int Run(GcnKd.Cli.EvolveCliOptions o)
     {
         var s = Execute(o, Console.Out);
-        Console.WriteLine($"full LeNet: test accuracy {100 * s.FullTest:F2} %, {s.FullParams} parameters, {s.FullMults} multiplications");
+        Console.WriteLine($"full network: test accuracy {100 * s.FullTest:F2} %, {s.FullParams} parameters, {s.FullMults} multiplications");
         foreach (var m in s.Methods)
             Console.WriteLine($"{m.Method,-6}: kept {string.Join("-", m.Counts)}, rc {(double)s.FullParams / m.Params:F2}, rs {(double)s.FullMults / m.Mults:F2}, " +
                               $"test {100 * m.TestBefore:F2} before / {100 * m.TestAfter:F2} ± {100 * m.TestAfterStd:F2} after fine-tuning ({m.N} seed(s))");
@@ -83,52 +83,36 @@ public static class EvolveCommand
         return (set, train, val, test);
     }
 
+    /// <summary>What the search loop needs from the network being compressed: its structure and costs, the fitness
+    /// of masks on a seed's subset, the L1 baseline, fine-tuning (writing the thin network's files) and timing.</summary>
+    public interface IPruningModel
+    {
+        string Name { get; }
+        string Dataset { get; }
+        PrunableStructure Structure { get; }
+        ModelCost FullCost { get; }
+        double FullTest { get; }
+        /// <summary>The batch fitness of masks, measured on the training subset drawn with <paramref name="seed"/>.</summary>
+        Func<bool[][], double[]> Evaluator(FitnessForm form, int seed);
+        bool[] L1(int[] counts);
+        /// <summary>Fine-tune the thin network of <paramref name="mask"/>, write its checkpoint and epoch log into
+        /// <paramref name="md"/>, and return its numbers and a timing closure (one forward pass at batch 1 and at a large batch).</summary>
+        (SeedMethod Result, Action Batch1, Action BatchLarge) FineTune(string method, bool[] mask, int seed, RunDirectory md, TextWriter progress);
+        Action FullBatch1 { get; }
+        Action FullBatchLarge { get; }
+    }
+
     public static Summary Execute(GcnKd.Cli.EvolveCliOptions o, TextWriter progress)
     {
         var root = DataRoot.Resolve(OptionModule.IsSome(o.Data) ? o.Data.Value : null);
-        var settings = Settings(o);
-        int? trainSize = OptionModule.IsSome(o.TrainSize) ? o.TrainSize.Value : null;
-        var (set, train, val, test) = LoadMnist(root, settings, trainSize);
-        var cfg = LeNet.config;
         var dir = new RunDirectory(o.Out);
-        progress.WriteLine($"  MNIST: {train.Length} training / {val.Length} validation / {test.Length} test images; fitness on {Math.Min(settings.SubsetSize, train.Length)} training images");
-        Func<LeNetParams, ForwardContext, Tensor, ModelOutput> fwd(LeNetConfig c) => (p, ctx, x) => LeNet.forward(c, p, x);
-
-        // the full network: loaded, resumed, or trained with seed 0
-        LeNetParams full;
-        double fullTest;
-        var fullDir = dir.Sub("full");
-        var fullPath = Path.Combine(fullDir.Path, "model.safetensors");
-        string? teacher = OptionModule.IsSome(o.Teacher) ? o.Teacher.Value : o.Resume && File.Exists(fullPath) ? fullPath : null;
-        if (teacher is not null)
-        {
-            full = CheckpointFile.LoadTree(teacher, LeNet.init(cfg, RngModule.create(0))).Tree;
-            fullTest = ImageTrainer.evaluate(Fn(fwd(cfg)), full, settings.Train.EvalBatchSize, set, test).Item2;
-            progress.WriteLine($"  full LeNet from {teacher}: test accuracy {100 * fullTest:F2} %");
-        }
-        else
-        {
-            var sw = Stopwatch.StartNew();
-            var r = ImageTrainer.trainFrom(Fn<ImageBatch, LeNetParams, ModelOutput, Tensor>((b, p, output) => ImageTrainer.crossEntropy(b, p, output)), settings.Train, Fn(fwd(cfg)), LeNet.init(cfg, RngModule.create(0)),
-                set, train, val, test, Log(progress, "full", settings.Train.Epochs, sw));
-            full = r.Params;
-            fullTest = r.TestAccuracy;
-            CheckpointFile.SaveTree(fullPath, full, new Dictionary<string, string> { ["model"] = "LeNet-5", ["best_epoch"] = r.BestEpoch.ToString(CultureInfo.InvariantCulture) });
-            fullDir.WriteText("epochs.csv", RunDirectory.Csv(r.Log));
-            fullDir.WriteJson("metrics.json", w =>
-            {
-                w.WriteStartObject();
-                w.WriteString("model", "LeNet-5");
-                w.WriteNumber("best_epoch", r.BestEpoch);
-                w.WriteNumber("val_accuracy", r.ValAccuracy);
-                w.WriteNumber("test_accuracy", r.TestAccuracy);
-                w.WriteNumber("params", Tree.count(full));
-                w.WriteEndObject();
-            });
-            progress.WriteLine($"  full LeNet: test accuracy {100 * fullTest:F2} % (epoch {r.BestEpoch} chosen on validation)");
-        }
-        var structure = LeNetPruning.structure(cfg);
-        var fullCost = ModelCostModule.lenet(cfg);
+        IPruningModel model = o.Model == "gin" ? GinModel.Create(o, root, dir, progress) : LeNetModel.Create(o, root, dir, progress);
+        var genetic0 = o.Model == "gin" ? GinEvolution.defaults.Genetic : LeNetEvolution.defaults.Genetic;
+        var genetic = new GeneticConfig(OptionModule.IsSome(o.Population) ? o.Population.Value : genetic0.Population,
+            OptionModule.IsSome(o.Generations) ? o.Generations.Value : genetic0.Generations, genetic0.PCopy, genetic0.PCrossover, genetic0.Elites, genetic0.InitKeep, o.Seed);
+        var form = OptionModule.IsSome(o.Form) ? o.Form.Value : o.Model == "gin" ? GinEvolution.defaults.Form : LeNetEvolution.defaults.Form;
+        var structure = model.Structure;
+        var fullCost = model.FullCost;
 
         var outcomes = new Dictionary<string, List<SeedMethod>>();
         foreach (var m in Methods) outcomes[m] = [];
@@ -143,25 +127,20 @@ public static class EvolveCommand
                 progress.WriteLine($"  seed {seed}: finished earlier, kept");
                 continue;
             }
-            var seedSettings = new EvolutionSettings(
-                new GeneticConfig(settings.Genetic.Population, settings.Genetic.Generations, settings.Genetic.PCopy, settings.Genetic.PCrossover,
-                    settings.Genetic.Elites, settings.Genetic.InitKeep, seed),
-                settings.Form, settings.SubsetSize, settings.ValidationSize, settings.Train, With(settings.FineTune, settings.FineTune.Epochs, seed), settings.Kd);
-            var subset = LeNetEvolution.subset(train, settings.SubsetSize, seed);
-            var target = LeNetEvolution.target(cfg, full, set, subset);
+            var seedGenetic = new GeneticConfig(genetic.Population, genetic.Generations, genetic.PCopy, genetic.PCrossover, genetic.Elites, genetic.InitKeep, seed);
+            var evaluate = model.Evaluator(form, seed);
             var sw = Stopwatch.StartNew();
             var csv = new StringBuilder("generation,best,mean,best_kept,evaluated\n");
-            var ga = Genetic.evolve(seedSettings.Genetic, Prunable.length(structure), [],
-                Fn<bool[][], double[]>(masks => Fitness.evaluator(seedSettings.Form, target, masks)),
+            var ga = Genetic.evolve(seedGenetic, Prunable.length(structure), [], Fn(evaluate),
                 Fn(st =>
                 {
                     csv.Append($"{st.Generation},{Inv(st.Best)},{Inv(st.Mean)},{st.BestKept},{st.Evaluated}\n");
-                    var left = sw.Elapsed.TotalSeconds / (st.Generation + 1) * (seedSettings.Genetic.Generations - st.Generation - 1);
-                    progress.WriteLine($"  seed {seed} generation {st.Generation + 1,3}/{seedSettings.Genetic.Generations}: best fitness {st.Best:F4}, mean {st.Mean:F4}, " +
+                    var left = sw.Elapsed.TotalSeconds / (st.Generation + 1) * (seedGenetic.Generations - st.Generation - 1);
+                    progress.WriteLine($"  seed {seed} generation {st.Generation + 1,3}/{seedGenetic.Generations}: best fitness {st.Best:F4}, mean {st.Mean:F4}, " +
                                        $"best keeps {st.BestKept}/{Prunable.length(structure)} units ({st.Evaluated} new, {left:F0} s left)");
                 }));
             sd.WriteText("ga.csv", csv.ToString());
-            sd.WriteText("ga.svg", GcnKd.Report.SvgPlot.render($"GA fitness, LeNet-5 on MNIST (seed {seed})", "generation", "fitness",
+            sd.WriteText("ga.svg", GcnKd.Report.SvgPlot.render($"GA fitness, {model.Name} on {model.Dataset} (seed {seed})", "generation", "fitness",
                 Microsoft.FSharp.Collections.ListModule.OfSeq(new[]
                 {
                     new GcnKd.Report.SvgPlot.Series("best", ga.History.Select(h => Tuple.Create((double)h.Generation, h.Best)).ToArray()),
@@ -172,34 +151,21 @@ public static class EvolveCommand
             var masks = new Dictionary<string, bool[]>
             {
                 ["ga"] = ga.Best,
-                ["l1"] = MaskBaselines.l1(structure, full, counts),
+                ["l1"] = model.L1(counts),
                 ["random"] = MaskBaselines.random(structure, counts, RngModule.create(seed + 104729)),
             };
             var results = new Dictionary<string, SeedMethod>();
-            LeNetParams? gaThin = null;
-            LeNetConfig? gaCfg = null;
+            Action? thin1 = null, thinLarge = null;
             foreach (var m in Methods)
             {
-                var msw = Stopwatch.StartNew();
-                var r = LeNetEvolution.fineTune(seedSettings, cfg, full, m, masks[m], set, train, val, test, Log(progress, $"seed {seed} {m}", seedSettings.FineTune.Epochs, msw));
-                var md = sd.Sub(m);
-                CheckpointFile.SaveTree(Path.Combine(md.Path, "model.safetensors"), r.Params, new Dictionary<string, string>
-                {
-                    ["model"] = "LeNet-5 (thin)", ["kept"] = string.Join(",", r.Counts), ["method"] = m,
-                });
-                md.WriteText("epochs.csv", RunDirectory.Csv(r.Log));
-                var sm = new SeedMethod(r.TestBefore, r.TestAfter, r.ValAfter, r.Counts, r.Cost.Params, r.Cost.Mults);
-                md.WriteJson("metrics.json", w => WriteSeedMethod(w, m, seed, r.BestEpoch, sm));
+                var (sm, b1, bl) = model.FineTune(m, masks[m], seed, sd.Sub(m), progress);
+                sd.Sub(m).WriteJson("metrics.json", w => WriteSeedMethod(w, m, seed, -1, sm));
                 results[m] = sm;
                 outcomes[m].Add(sm);
-                progress.WriteLine($"  seed {seed} {m}: kept {string.Join("-", r.Counts)}, test {100 * r.TestBefore:F2} % before, {100 * r.TestAfter:F2} % after fine-tuning");
-                if (m == "ga") { gaThin = r.Params; gaCfg = r.Config; }
+                progress.WriteLine($"  seed {seed} {m}: kept {string.Join("-", sm.Counts)}, test {100 * sm.TestBefore:F2} % before, {100 * sm.TestAfter:F2} % after fine-tuning");
+                if (m == "ga") { thin1 = b1; thinLarge = bl; }
             }
-            var timing = new[]
-            {
-                MedianMs(() => LeNet.forward(cfg, full, Batch(set, test, 1)), 200), MedianMs(() => LeNet.forward(gaCfg!, gaThin!, Batch(set, test, 1)), 200),
-                MedianMs(() => LeNet.forward(cfg, full, Batch(set, test, 256)), 20), MedianMs(() => LeNet.forward(gaCfg!, gaThin!, Batch(set, test, 256)), 20),
-            };
+            var timing = new[] { MedianMs(model.FullBatch1, 200), MedianMs(thin1!, 200), MedianMs(model.FullBatchLarge, 20), MedianMs(thinLarge!, 20) };
             timings.Add(timing);
             sd.WriteJson("metrics.json", w =>
             {
@@ -215,7 +181,7 @@ public static class EvolveCommand
                 w.WriteEndObject();
             });
         }
-
+        double fullTest = model.FullTest;
         var summaries = Methods.Select(m =>
         {
             var xs = outcomes[m];
@@ -226,16 +192,11 @@ public static class EvolveCommand
         double Med(int k) => timings.Select(t => t[k]).OrderBy(v => v).ElementAt(timings.Count / 2);
         var summary = new Summary(fullTest, fullCost.Params, fullCost.Mults, summaries, Med(0), Med(1), Med(2), Med(3), o.Seeds);
         dir.WriteConfig(
-            [("command", "gcnkd evolve"), ("model", "LeNet-5"), ("dataset", "MNIST")],
+            [("command", "gcnkd evolve"), ("model", model.Name), ("dataset", model.Dataset)],
             [
                 Tuple.Create("seeds", $"{o.Seed}..{o.Seed + o.Seeds - 1}"),
-                Tuple.Create("genetic", $"population {settings.Genetic.Population}, generations {settings.Genetic.Generations}, copy {Inv(settings.Genetic.PCopy)}, crossover {Inv(settings.Genetic.PCrossover)}, elites {settings.Genetic.Elites}"),
-                Tuple.Create("fitness", FormText(settings.Form)),
-                Tuple.Create("fitness_subset", settings.SubsetSize.ToString(CultureInfo.InvariantCulture)),
-                Tuple.Create("train", $"{settings.Train.Epochs} epochs, batch {settings.Train.BatchSize}, Adam {Inv(settings.Train.Lr)}, {settings.Train.Schedule}"),
-                Tuple.Create("fine_tune", $"{settings.FineTune.Epochs} epochs, batch {settings.FineTune.BatchSize}, Adam {Inv(settings.FineTune.Lr)}, {settings.FineTune.Schedule}" +
-                             (OptionModule.IsSome(settings.Kd) ? $", KD T {Inv(settings.Kd.Value.Item1)} alpha {Inv(settings.Kd.Value.Item2)}" : "")),
-                Tuple.Create("train_images", train.Length.ToString(CultureInfo.InvariantCulture)),
+                Tuple.Create("genetic", $"population {genetic.Population}, generations {genetic.Generations}, copy {Inv(genetic.PCopy)}, crossover {Inv(genetic.PCrossover)}, elites {genetic.Elites}"),
+                Tuple.Create("fitness", FormText(form)),
             ]);
         dir.WriteJson("metrics.json", w =>
         {
@@ -333,11 +294,25 @@ public static class EvolveCommand
         return sb.ToString();
     }
 
-    static Tensor Batch(ImageSet set, int[] idx, int n) => ImageSetModule.batch(set, idx.Take(n).ToArray()).Images;
+    /// <summary>full/epochs.csv and full/metrics.json of a trained full network.</summary>
+    public static void WriteFull(RunDirectory fullDir, string model, int bestEpoch, double val, double test, int parameters, IEnumerable<EpochLog> log)
+    {
+        fullDir.WriteText("epochs.csv", RunDirectory.Csv(log));
+        fullDir.WriteJson("metrics.json", w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("model", model);
+            w.WriteNumber("best_epoch", bestEpoch);
+            w.WriteNumber("val_accuracy", val);
+            w.WriteNumber("test_accuracy", test);
+            w.WriteNumber("params", parameters);
+            w.WriteEndObject();
+        });
+    }
 
     /// <summary>Median wall time of <paramref name="f"/> in milliseconds over <paramref name="runs"/> runs, after three
     /// warm-up runs.</summary>
-    static double MedianMs(Func<object> f, int runs)
+    static double MedianMs(Action f, int runs)
     {
         for (int i = 0; i < 3; i++) f();
         var times = new double[runs];
@@ -351,7 +326,7 @@ public static class EvolveCommand
         return times[runs / 2];
     }
 
-    static FSharpFunc<EpochLog, Unit> Log(TextWriter progress, string what, int epochs, Stopwatch sw) =>
+    public static FSharpFunc<EpochLog, Unit> Log(TextWriter progress, string what, int epochs, Stopwatch sw) =>
         FuncConvert.FromAction<EpochLog>(e =>
         {
             var left = sw.Elapsed.TotalSeconds / (e.Epoch + 1) * (epochs - e.Epoch - 1);
