@@ -114,8 +114,11 @@ let ``evolve options parse into a typed command, the fitness form from its flags
 [<Fact>]
 let ``evolve names the expected values of every bad option`` () =
     let run extra = usageError (Array.append [| "evolve"; "--out"; "o" |] extra)
-    Assert.Contains("--model must be lenet (LeNet-5 on MNIST) or gin (GIN5_64); got 'vgg'", run [| "--model"; "vgg" |])
-    Assert.Contains("--dataset and --fold apply to --model gin", run [| "--dataset"; "MUTAG" |])
+    Assert.Contains("--model must be lenet (LeNet-5 on MNIST), gin (GIN5_64) or gat (GAT); got 'vgg'", run [| "--model"; "vgg" |])
+    Assert.Contains("--dataset and --fold apply to --model gin or gat", run [| "--dataset"; "MUTAG" |])
+    Assert.Contains("--lsp applies to --model gat", run [| "--lsp" |])
+    Assert.Contains("--lsp and --kd exclude each other", run [| "--model"; "gat"; "--lsp"; "--kd"; "2" |])
+    Assert.Contains("--fold applies to --model gin", run [| "--model"; "gat"; "--fold"; "2" |])
     Assert.Contains("--fold must lie in 1..10, got 11", run [| "--model"; "gin"; "--fold"; "11" |])
     Assert.Contains("--fitness must be accuracy or inverse-loss; got 'loss'", run [| "--fitness"; "loss" |])
     Assert.Contains("--lambda-units applies to --fitness inverse-loss", run [| "--lambda-units"; "1" |])

@@ -189,7 +189,7 @@ let ``reproduce gfkd --quick runs the chosen datasets with every method and list
 
 let private evolveOptions out =
     { EvolveCliOptions.Model = "lenet"; Dataset = None; Fold = None; Seed = 0; Seeds = 2; Generations = Some 3; Population = Some 6; Subset = Some 200; Form = None
-      Epochs = Some 1; FineTuneEpochs = Some 1; KdTemperature = None; Teacher = None; TrainSize = Some 600; Resume = false
+      Epochs = Some 1; FineTuneEpochs = Some 1; KdTemperature = None; Lsp = false; Teacher = None; TrainSize = Some 600; Resume = false
       Data = Some dataRoot.Value.Path; Out = out }
 
 [<Fact>]
@@ -271,3 +271,19 @@ let ``evolve --model gin prunes GIN5_64's channels on a standard fold, keeping t
     Assert.Equal("GIN5_64", config.RootElement.GetProperty("model").GetString())
     userError [ "evolve --model gin runs on the graph classification datasets"; "Cora" ]
         (fun () -> EvolveCommand.Execute({ o with Dataset = Some "Cora"; Out = Path.Combine(dir.Path, "x") }, TextWriter.Null))
+
+[<Fact>]
+let ``evolve --model gat prunes heads and channels of the Cora GAT, fine-tuning with LSP`` () =
+    use dir = new TempDir()
+    let o = { evolveOptions dir.Path with Model = "gat"; Seeds = 1; Epochs = Some 5; FineTuneEpochs = Some 3; Lsp = true; TrainSize = None }
+    let s = EvolveCommand.Execute(o, TextWriter.Null)
+    let ga = s.Methods |> Seq.find (fun m -> m.Method = "ga")
+    Assert.Equal(2, ga.Counts.Length)
+    for m in s.Methods do Assert.Equal<int[]>(ga.Counts, m.Counts)
+    let data = DatasetCatalog.LoadNode(dataRoot.Value, "Cora")
+    let thinCfg = GcnKd.Evolution.GatPruning.resize (GcnKd.Train.GatEvolution.config data) ga.Counts
+    let struct (thin, _) = GcnKd.Host.Checkpoints.CheckpointFile.LoadTree(Path.Combine(dir.Path, "seed-0", "ga", "model.safetensors"), Gat.init thinCfg (Rng.create 0))
+    Assert.Equal(int ga.Params, Tree.count thin)
+    Assert.Equal(92373L, s.FullParams)
+    userError [ "evolve --model gat runs on Cora or CiteSeer"; "MUTAG" ]
+        (fun () -> EvolveCommand.Execute({ o with Dataset = Some "MUTAG"; Out = Path.Combine(dir.Path, "x") }, TextWriter.Null))

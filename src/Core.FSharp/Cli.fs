@@ -142,6 +142,7 @@ type EvolveArgs =
     | Epochs of count: int
     | Fine_Tune_Epochs of count: int
     | Kd of temperature: float
+    | Lsp
     | Teacher of checkpoint: string
     | Train_Size of count: int
     | Resume
@@ -150,8 +151,8 @@ type EvolveArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Model _ -> "the network to compress: lenet (LeNet-5 on MNIST, the default) or gin (GIN5_64 on a graph classification dataset: hidden channels)."
-            | Dataset _ -> "gin: the graph classification dataset (default PROTEINS)."
+            | Model _ -> "the network to compress: lenet (LeNet-5 on MNIST, the default), gin (GIN5_64 on a graph classification dataset: hidden channels) or gat (the paper's GAT on a Planetoid dataset: heads and channels)."
+            | Dataset _ -> "gin: the graph classification dataset (default PROTEINS); gat: Cora (default) or CiteSeer."
             | Fold _ -> "gin: which of the standard 10 folds is the test part (1-10, default 1); a 10 % validation part is carved from the rest."
             | Seed _ -> "first seed (default 0): the GA, its fitness subset, the random-mask baseline and fine-tuning; the full network always uses seed 0."
             | Seeds _ -> "repeat the search and fine-tuning over this many seeds; default 1."
@@ -162,9 +163,10 @@ type EvolveArgs =
             | Lambda_Flops _ -> "accuracy fitness: weight of the FLOPs ratio (default 0.2)."
             | Lambda_Params _ -> "accuracy fitness: weight of the parameter ratio (default 0.2; 0 is the method's accuracy-FLOPs form)."
             | Lambda_Units _ -> "inverse-loss fitness: reward per removed unit (default 0.001, as released)."
-            | Epochs _ -> "epochs of the full network's training (default: lenet 15, gin 350)."
-            | Fine_Tune_Epochs _ -> "epochs of every thin network's fine-tuning (default: lenet 10, gin 100)."
-            | Kd _ -> "fine-tune with KD from the full network at this temperature (alpha 0.5); default: lenet labels only, gin T = 4."
+            | Epochs _ -> "epochs of the full network's training (default: lenet 15, gin 350, gat 1000 with patience 100)."
+            | Fine_Tune_Epochs _ -> "epochs of every thin network's fine-tuning (default: lenet 10, gin 100, gat 300 with patience 100)."
+            | Kd _ -> "fine-tune with KD from the full network at this temperature (alpha 0.5); default: lenet labels only, gin and gat T = 4."
+            | Lsp -> "gat: fine-tune with LSP from the full network (rbf-auto, lambda 1, the hidden layers) instead of KD."
             | Teacher _ -> "reuse a trained full network (model.safetensors of a previous evolve run's full/) instead of training one."
             | Train_Size _ -> "use only the first N images of the training part (a smoke run; validation shrinks to N/10)."
             | Resume -> "keep the full network and every seed already finished (their metrics.json) in the run directory."
@@ -250,7 +252,7 @@ type GfkdCliOptions =
 
 type EvolveCliOptions =
     { Model: string; Dataset: string option; Fold: int option; Seed: int; Seeds: int; Generations: int option; Population: int option; Subset: int option
-      Form: GcnKd.Evolution.FitnessForm option; Epochs: int option; FineTuneEpochs: int option; KdTemperature: float32 option
+      Form: GcnKd.Evolution.FitnessForm option; Epochs: int option; FineTuneEpochs: int option; KdTemperature: float32 option; Lsp: bool
       Teacher: string option; TrainSize: int option; Resume: bool; Data: string option; Out: string }
 
 type ReproduceOptions = { Table: string; Quick: bool; Resume: bool; Only: string list; Data: string option; Out: string }
@@ -381,8 +383,11 @@ let parse (argv: string[]) : Parsed =
                           Data = g.TryGetResult GfkdArgs.Data; Out = g.GetResult GfkdArgs.Out }
             | Evolve e ->
                 let model = e.GetResult(EvolveArgs.Model, defaultValue = "lenet").ToLowerInvariant()
-                if model <> "lenet" && model <> "gin" then raise (InvalidValue(sprintf "--model must be lenet (LeNet-5 on MNIST) or gin (GIN5_64); got '%s'" model))
-                if model = "lenet" && (e.Contains EvolveArgs.Dataset || e.Contains Fold) then raise (InvalidValue "--dataset and --fold apply to --model gin (LeNet runs on MNIST)")
+                if not (List.contains model [ "lenet"; "gin"; "gat" ]) then raise (InvalidValue(sprintf "--model must be lenet (LeNet-5 on MNIST), gin (GIN5_64) or gat (GAT); got '%s'" model))
+                if model <> "gat" && e.Contains Lsp then raise (InvalidValue "--lsp applies to --model gat")
+                if e.Contains Lsp && e.Contains EvolveArgs.Kd then raise (InvalidValue "--lsp and --kd exclude each other")
+                if model = "gat" && e.Contains Fold then raise (InvalidValue "--fold applies to --model gin (GAT uses the fixed Planetoid split)")
+                if model = "lenet" && (e.Contains EvolveArgs.Dataset || e.Contains Fold) then raise (InvalidValue "--dataset and --fold apply to --model gin or gat (LeNet runs on MNIST)")
                 let fold = e.TryGetResult Fold |> Option.map (fun k -> if k >= 1 && k <= 10 then k else raise (InvalidValue(sprintf "--fold must lie in 1..10, got %d" k)))
                 let weight (flag: string) (v: float) =
                     if v >= 0.0 && not (System.Double.IsInfinity v) then v
@@ -417,6 +422,7 @@ let parse (argv: string[]) : Parsed =
                             KdTemperature =
                                 e.TryGetResult EvolveArgs.Kd
                                 |> Option.map (fun t -> if t > 0.0 && System.Double.IsFinite t then float32 t else raise (InvalidValue(sprintf "--kd must be a positive temperature, got %g" t)))
+                            Lsp = e.Contains Lsp
                             Teacher = e.TryGetResult EvolveArgs.Teacher
                             TrainSize = e.TryGetResult EvolveArgs.Train_Size |> Option.map (positive "--train-size")
                             Resume = e.Contains EvolveArgs.Resume

@@ -106,11 +106,17 @@ public static class EvolveCommand
     {
         var root = DataRoot.Resolve(OptionModule.IsSome(o.Data) ? o.Data.Value : null);
         var dir = new RunDirectory(o.Out);
-        IPruningModel model = o.Model == "gin" ? GinModel.Create(o, root, dir, progress) : LeNetModel.Create(o, root, dir, progress);
-        var genetic0 = o.Model == "gin" ? GinEvolution.defaults.Genetic : LeNetEvolution.defaults.Genetic;
+        IPruningModel model = o.Model switch
+        {
+            "gin" => GinModel.Create(o, root, dir, progress),
+            "gat" => GatModel.Create(o, root, dir, progress),
+            _ => LeNetModel.Create(o, root, dir, progress),
+        };
+        var genetic0 = o.Model switch { "gin" => GinEvolution.defaults.Genetic, "gat" => GatEvolution.defaults.Genetic, _ => LeNetEvolution.defaults.Genetic };
         var genetic = new GeneticConfig(OptionModule.IsSome(o.Population) ? o.Population.Value : genetic0.Population,
             OptionModule.IsSome(o.Generations) ? o.Generations.Value : genetic0.Generations, genetic0.PCopy, genetic0.PCrossover, genetic0.Elites, genetic0.InitKeep, o.Seed);
-        var form = OptionModule.IsSome(o.Form) ? o.Form.Value : o.Model == "gin" ? GinEvolution.defaults.Form : LeNetEvolution.defaults.Form;
+        var form = OptionModule.IsSome(o.Form) ? o.Form.Value
+            : o.Model switch { "gin" => GinEvolution.defaults.Form, "gat" => GatEvolution.defaults.Form, _ => LeNetEvolution.defaults.Form };
         var structure = model.Structure;
         var fullCost = model.FullCost;
 

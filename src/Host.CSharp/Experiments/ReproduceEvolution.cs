@@ -22,7 +22,7 @@ public static class ReproduceEvolution
         var none = FSharpOption<int>.None;
         var opts = new GcnKd.Cli.EvolveCliOptions("lenet", FSharpOption<string>.None, none, 0, o.Quick ? 1 : Seeds,
             o.Quick ? some(3) : none, o.Quick ? some(6) : none, o.Quick ? some(200) : none, FSharpOption<FitnessForm>.None,
-            o.Quick ? some(1) : none, o.Quick ? some(1) : none, FSharpOption<float>.None, FSharpOption<string>.None,
+            o.Quick ? some(1) : none, o.Quick ? some(1) : none, FSharpOption<float>.None, false, FSharpOption<string>.None,
             o.Quick ? some(600) : none, o.Resume, o.Data, outDir);
         string command = $"gcnkd evolve --seeds {Seeds} --out runs/evolution/lenet-mnist";
         progress.WriteLine("== LeNet-5 / MNIST");
