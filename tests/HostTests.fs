@@ -239,19 +239,22 @@ let ``evolve refuses a full-network checkpoint of another model, naming the file
     userError [ junk; "not a valid safetensors file" ] (fun () -> EvolveCommand.Execute({ evolveOptions (Path.Combine(dir.Path, "run2")) with Teacher = Some junk }, TextWriter.Null))
 
 [<Fact>]
-let ``reproduce evolution --quick writes the table with the full network, the GA and both baselines, and the GA plot`` () =
+let ``reproduce evolution --quick writes the table with each network's full, GA and baseline rows, and the GA plots`` () =
     use dir = new TempDir()
     let opts = { ReproduceOptions.Table = "evolution"; Quick = true; Resume = false; Only = []; Data = Some dataRoot.Value.Path; Out = dir.Path }
     let rows = ReproduceEvolution.Execute(opts, TextWriter.Null)
-    Assert.Equal<string list>([ "full"; "ga"; "l1"; "random" ], rows |> Seq.map (fun r -> r.Method) |> List.ofSeq)
+    Assert.Equal<string list>(List.replicate 3 [ "full"; "ga"; "l1"; "random" ] |> List.concat, rows |> Seq.map (fun r -> r.Method) |> List.ofSeq)
+    Assert.Equal<string list>([ "LeNet-5"; "GIN5_64"; "GAT 8x8" ], rows |> Seq.map (fun r -> r.Model) |> Seq.distinct |> List.ofSeq)
     Assert.True(rows |> Seq.forall (fun r -> r.Params > 0L && r.Mean >= 0.0 && r.Mean <= 100.0))
     Assert.Equal(431080L, rows.[0].Params)
+    Assert.Equal(92373L, rows.[8].Params)
     let md = File.ReadAllText(Path.Combine(dir.Path, "evolution-quick.md"))
     Assert.Contains("numbers are NOT results", md)
     Assert.Contains("conv1 20/20, conv2 50/50, fc1 500/500", md)
-    Assert.StartsWith("<svg", File.ReadAllText(Path.Combine(dir.Path, "evolution-quick-ga.svg")))
+    for run in [ "lenet-mnist"; "gin-proteins"; "gat-cora" ] do
+        Assert.StartsWith("<svg", File.ReadAllText(Path.Combine(dir.Path, sprintf "evolution-quick-%s-ga.svg" run)))
     use json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "evolution-quick.json")))
-    Assert.Equal(4, json.RootElement.GetProperty("rows").GetArrayLength())
+    Assert.Equal(12, json.RootElement.GetProperty("rows").GetArrayLength())
 
 [<Fact>]
 let ``evolve --model gin prunes GIN5_64's channels on a standard fold, keeping thin checkpoints with their statistics`` () =

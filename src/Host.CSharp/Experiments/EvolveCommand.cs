@@ -26,7 +26,7 @@ public static class EvolveCommand
     public sealed record MethodSummary(string Method, double TestBefore, double TestBeforeStd, double TestAfter, double TestAfterStd,
         int N, int[] Counts, long Params, long Mults, long MaxParams, long MaxMults);
 
-    public sealed record Summary(double FullTest, long FullParams, long FullMults, IReadOnlyList<MethodSummary> Methods,
+    public sealed record Summary(string Model, string Dataset, (string Name, int Units)[] Groups, double FullTest, long FullParams, long FullMults, IReadOnlyList<MethodSummary> Methods,
         double FullMsBatch1, double ThinMsBatch1, double FullMsBatch256, double ThinMsBatch256, int Seeds);
 
     public static int Run(GcnKd.Cli.EvolveCliOptions o)
@@ -196,7 +196,7 @@ public static class EvolveCommand
             return new MethodSummary(m, mb, sb, ma, sa, xs.Count, xs[0].Counts, xs[0].Params, xs[0].Mults, xs.Max(x => x.Params), xs.Max(x => x.Mults));
         }).ToList();
         double Med(int k) => timings.Select(t => t[k]).OrderBy(v => v).ElementAt(timings.Count / 2);
-        var summary = new Summary(fullTest, fullCost.Params, fullCost.Mults, summaries, Med(0), Med(1), Med(2), Med(3), o.Seeds);
+        var summary = new Summary(model.Name, model.Dataset, structure.Groups.Select(g => (g.Name, g.Units)).ToArray(), fullTest, fullCost.Params, fullCost.Mults, summaries, Med(0), Med(1), Med(2), Med(3), o.Seeds);
         dir.WriteConfig(
             [("command", "gcnkd evolve"), ("model", model.Name), ("dataset", model.Dataset)],
             [

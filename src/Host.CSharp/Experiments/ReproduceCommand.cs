@@ -72,7 +72,7 @@ public static class ReproduceCommand
         {
             var evo = ReproduceEvolution.Execute(o, Console.Out);
             string evoStem = o.Quick ? "evolution-quick" : "evolution";
-            Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), evoStem + ".md")}, {evoStem}.json and {evoStem}-ga.svg ({evo.Count} rows)");
+            Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), evoStem + ".md")}, {evoStem}.json and the GA plots ({evo.Count} rows)");
             return 0;
         }
         var rows = Execute(o, Console.Out);
