@@ -16,7 +16,8 @@ namespace GcnKd.Host.Experiments;
 /// loaded; per seed, the GA evolves a keep-mask on a training subset, the thin network is rebuilt from the kept
 /// weights and fine-tuned, and the L1-norm and random masks with the GA's kept counts per layer get the same
 /// fine-tuning. Writes DIR/full/, per seed DIR/seed-S/ (ga.csv, ga.svg, mask.txt, ga/ l1/ random/ each with
-/// model.safetensors, epochs.csv, metrics.json; timing.json) and DIR/config.json, DIR/metrics.json.</summary>
+/// model.safetensors, epochs.csv, metrics.json) and DIR/config.json, DIR/metrics.json. Inference times are measured
+/// at the end, from the saved thin checkpoints of every seed (also those kept by --resume).</summary>
 public static class EvolveCommand
 {
     public static readonly string[] Methods = ["ga", "l1", "random"];
@@ -96,8 +97,11 @@ public static class EvolveCommand
         Func<bool[][], double[]> Evaluator(FitnessForm form, int seed);
         bool[] L1(int[] counts);
         /// <summary>Fine-tune the thin network of <paramref name="mask"/>, write its checkpoint and epoch log into
-        /// <paramref name="md"/>, and return its numbers and a timing closure (one forward pass at batch 1 and at a large batch).</summary>
-        (SeedMethod Result, Action Batch1, Action BatchLarge) FineTune(string method, bool[] mask, int seed, RunDirectory md, TextWriter progress);
+        /// <paramref name="md"/>, and return its numbers.</summary>
+        SeedMethod FineTune(string method, bool[] mask, int seed, RunDirectory md, TextWriter progress);
+        /// <summary>One inference pass of the thin network saved in <paramref name="md"/> (kept counts
+        /// <paramref name="counts"/>) at batch 1 and at a large batch.</summary>
+        (Action Batch1, Action BatchLarge) ThinPasses(RunDirectory md, int[] counts);
         Action FullBatch1 { get; }
         Action FullBatchLarge { get; }
     }
@@ -129,7 +133,6 @@ public static class EvolveCommand
             if (o.Resume && ReadSeed(sd) is { } done)
             {
                 foreach (var m in Methods) outcomes[m].Add(done.Methods[m]);
-                timings.Add(done.Timing);
                 progress.WriteLine($"  seed {seed}: finished earlier, kept");
                 continue;
             }
@@ -161,18 +164,14 @@ public static class EvolveCommand
                 ["random"] = MaskBaselines.random(structure, counts, RngModule.create(seed + 104729)),
             };
             var results = new Dictionary<string, SeedMethod>();
-            Action? thin1 = null, thinLarge = null;
             foreach (var m in Methods)
             {
-                var (sm, b1, bl) = model.FineTune(m, masks[m], seed, sd.Sub(m), progress);
+                var sm = model.FineTune(m, masks[m], seed, sd.Sub(m), progress);
                 sd.Sub(m).WriteJson("metrics.json", w => WriteSeedMethod(w, m, seed, -1, sm));
                 results[m] = sm;
                 outcomes[m].Add(sm);
                 progress.WriteLine($"  seed {seed} {m}: kept {string.Join("-", sm.Counts)}, test {100 * sm.TestBefore:F2} % before, {100 * sm.TestAfter:F2} % after fine-tuning");
-                if (m == "ga") { thin1 = b1; thinLarge = bl; }
             }
-            var timing = new[] { MedianMs(model.FullBatch1, 200), MedianMs(thin1!, 200), MedianMs(model.FullBatchLarge, 20), MedianMs(thinLarge!, 20) };
-            timings.Add(timing);
             sd.WriteJson("metrics.json", w =>
             {
                 w.WriteStartObject();
@@ -181,11 +180,14 @@ public static class EvolveCommand
                 w.WriteStartObject("methods");
                 foreach (var m in Methods) { w.WritePropertyName(m); WriteSeedMethod(w, m, seed, -1, results[m]); }
                 w.WriteEndObject();
-                w.WriteStartArray("timing_ms");
-                foreach (var t in timing) w.WriteNumberValue(t);
-                w.WriteEndArray();
                 w.WriteEndObject();
             });
+        }
+        // inference times, from the saved thin networks, on this machine as it is now
+        for (int i = 0; i < o.Seeds; i++)
+        {
+            var (thin1, thinLarge) = model.ThinPasses(dir.Sub($"seed-{o.Seed + i}").Sub("ga"), outcomes["ga"][i].Counts);
+            timings.Add([MedianMs(model.FullBatch1, 200), MedianMs(thin1, 200), MedianMs(model.FullBatchLarge, 20), MedianMs(thinLarge, 20)]);
         }
         double fullTest = model.FullTest;
         var summaries = Methods.Select(m =>
@@ -239,7 +241,7 @@ public static class EvolveCommand
 
     public sealed record SeedMethod(double TestBefore, double TestAfter, double ValAfter, int[] Counts, long Params, long Mults);
 
-    sealed record SeedDone(Dictionary<string, SeedMethod> Methods, double[] Timing);
+    sealed record SeedDone(Dictionary<string, SeedMethod> Methods);
 
     static void WriteSeedMethod(Utf8JsonWriter w, string method, int seed, int bestEpoch, SeedMethod s)
     {
@@ -271,7 +273,7 @@ public static class EvolveCommand
                 methods[m] = new SeedMethod(e.GetProperty("test_before").GetDouble(), e.GetProperty("test_after").GetDouble(), e.GetProperty("val_after").GetDouble(),
                     e.GetProperty("kept").GetString()!.Split(',').Select(int.Parse).ToArray(), e.GetProperty("params").GetInt64(), e.GetProperty("mults").GetInt64());
             }
-            return new SeedDone(methods, doc.RootElement.GetProperty("timing_ms").EnumerateArray().Select(x => x.GetDouble()).ToArray());
+            return new SeedDone(methods);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {

@@ -86,7 +86,7 @@ public sealed class GatModel : EvolveCommand.IPruningModel
 
     public bool[] L1(int[] counts) => MaskBaselines.l1(Structure, full, counts);
 
-    public (EvolveCommand.SeedMethod, Action, Action) FineTune(string method, bool[] mask, int seed, RunDirectory md, TextWriter progress)
+    public EvolveCommand.SeedMethod FineTune(string method, bool[] mask, int seed, RunDirectory md, TextWriter progress)
     {
         var ft = settings.FineTune;
         var seeded = new GatEvolutionSettings(settings.Genetic, settings.Form, settings.Train,
@@ -97,10 +97,15 @@ public sealed class GatModel : EvolveCommand.IPruningModel
             ["model"] = "GAT (thin)", ["kept"] = string.Join(",", r.Counts), ["method"] = method,
         });
         md.WriteText("epochs.csv", RunDirectory.Csv(r.Log));
-        var thinCfg = r.Config;
-        var thin = r.Params;
+        return new EvolveCommand.SeedMethod(r.TestBefore, r.TestAfter, r.ValAfter, r.Counts, r.Cost.Params, r.Cost.Mults);
+    }
+
+    public (Action, Action) ThinPasses(RunDirectory md, int[] counts)
+    {
+        var thinCfg = GatPruning.resize(cfg, counts);
+        var thin = CheckpointFile.LoadTree(Path.Combine(md.Path, "model.safetensors"), Gat.init(thinCfg, RngModule.create(0))).Tree;
         Action pass = () => Gat.forward(thinCfg, thin, ForwardContext.Eval, adj, data.Features);
-        return (new EvolveCommand.SeedMethod(r.TestBefore, r.TestAfter, r.ValAfter, r.Counts, r.Cost.Params, r.Cost.Mults), pass, pass);
+        return (pass, pass);
     }
 
     public Action FullBatch1 => () => Gat.forward(cfg, full, ForwardContext.Eval, adj, data.Features);

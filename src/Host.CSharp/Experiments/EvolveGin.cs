@@ -101,7 +101,7 @@ public sealed class GinModel : EvolveCommand.IPruningModel
 
     public bool[] L1(int[] counts) => MaskBaselines.l1(Structure, full, counts);
 
-    public (EvolveCommand.SeedMethod, Action, Action) FineTune(string method, bool[] mask, int seed, RunDirectory md, TextWriter progress)
+    public EvolveCommand.SeedMethod FineTune(string method, bool[] mask, int seed, RunDirectory md, TextWriter progress)
     {
         var ft = settings.FineTune;
         var seeded = new GinEvolutionSettings(settings.Genetic, settings.Form, settings.SubsetSize, settings.Train,
@@ -113,12 +113,17 @@ public sealed class GinModel : EvolveCommand.IPruningModel
             ["model"] = "GIN5_64 (thin)", ["kept"] = string.Join(",", r.Counts), ["method"] = method,
         });
         md.WriteText("epochs.csv", RunDirectory.Csv(r.Log));
-        var thinCfg = r.Config;
-        var (p, s) = (r.Params, r.State);
+        return new EvolveCommand.SeedMethod(r.TestBefore, r.TestAfter, r.ValAfter, r.Counts, r.Cost.Params, r.Cost.Mults);
+    }
+
+    public (Action, Action) ThinPasses(RunDirectory md, int[] counts)
+    {
+        var thinCfg = GinPruning.resize(cfg, counts);
+        var template = Tuple.Create(Gin.init(thinCfg, RngModule.create(0)), Gin.initState(thinCfg));
+        var (p, s) = CheckpointFile.LoadTree(Path.Combine(md.Path, "model.safetensors"), template).Tree;
         var one = Batch(1);
         var many = Batch(256);
-        return (new EvolveCommand.SeedMethod(r.TestBefore, r.TestAfter, r.ValAfter, r.Counts, r.Cost.Params, r.Cost.Mults),
-            () => Gin.forward(thinCfg, p, s, ForwardContext.Eval, one.Batch, one.Features), () => Gin.forward(thinCfg, p, s, ForwardContext.Eval, many.Batch, many.Features));
+        return (() => Gin.forward(thinCfg, p, s, ForwardContext.Eval, one.Batch, one.Features), () => Gin.forward(thinCfg, p, s, ForwardContext.Eval, many.Batch, many.Features));
     }
 
     PreparedBatch Batch(int n) => GraphTrainer.prepare(data.Graphs, test.Concat(train).Take(n).ToArray());

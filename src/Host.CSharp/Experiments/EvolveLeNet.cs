@@ -74,7 +74,7 @@ public sealed class LeNetModel : EvolveCommand.IPruningModel
 
     public bool[] L1(int[] counts) => MaskBaselines.l1(Structure, full, counts);
 
-    public (EvolveCommand.SeedMethod, Action, Action) FineTune(string method, bool[] mask, int seed, RunDirectory md, TextWriter progress)
+    public EvolveCommand.SeedMethod FineTune(string method, bool[] mask, int seed, RunDirectory md, TextWriter progress)
     {
         var ft = settings.FineTune;
         var seeded = new EvolutionSettings(settings.Genetic, settings.Form, settings.SubsetSize, settings.ValidationSize, settings.Train,
@@ -86,12 +86,16 @@ public sealed class LeNetModel : EvolveCommand.IPruningModel
             ["model"] = "LeNet-5 (thin)", ["kept"] = string.Join(",", r.Counts), ["method"] = method,
         });
         md.WriteText("epochs.csv", RunDirectory.Csv(r.Log));
-        var thinCfg = r.Config;
-        var thin = r.Params;
+        return new EvolveCommand.SeedMethod(r.TestBefore, r.TestAfter, r.ValAfter, r.Counts, r.Cost.Params, r.Cost.Mults);
+    }
+
+    public (Action, Action) ThinPasses(RunDirectory md, int[] counts)
+    {
+        var thinCfg = LeNetPruning.resize(cfg, counts);
+        var thin = CheckpointFile.LoadTree(Path.Combine(md.Path, "model.safetensors"), LeNet.init(thinCfg, RngModule.create(0))).Tree;
         var one = Batch(1);
         var many = Batch(256);
-        return (new EvolveCommand.SeedMethod(r.TestBefore, r.TestAfter, r.ValAfter, r.Counts, r.Cost.Params, r.Cost.Mults),
-            () => LeNet.forward(thinCfg, thin, one), () => LeNet.forward(thinCfg, thin, many));
+        return (() => LeNet.forward(thinCfg, thin, one), () => LeNet.forward(thinCfg, thin, many));
     }
 
     Tensor Batch(int n) => ImageSetModule.batch(set, test.Take(n).ToArray()).Images;

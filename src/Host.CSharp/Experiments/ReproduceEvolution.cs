@@ -67,8 +67,9 @@ public static class ReproduceEvolution
             "per selected network: before fine-tuning (the rebuilt weights as they are) and after it, mean and sample std over the " +
             "seeds. kept, params and mults are seed 0's network; rc = params(full) / params(thin) and rs = mults(full) / mults(thin) " +
             "are the worst over the seeds. Multiplications are counted per image (conv: out x in x k^2 per output position; fc: in x " +
-            "out). Inference time: median wall time of one forward pass on this machine (2 cores, all threads), full network and the " +
-            "GA's thin network of each seed, median over the seeds; the baselines have the GA's shapes. \"GA's margin\" is the GA's " +
+            "out). Inference time: median wall time of one forward pass on this machine (2 cores, all threads), measured when the " +
+            "table is built, from the saved full network and the GA's saved thin network of each seed, median over the seeds; the " +
+            "baselines have the GA's shapes. \"GA's margin\" is the GA's " +
             "mean minus the baseline's, in bold when larger than the larger std. Goals (issue 6): rc >= 5, rs >= 3, at most 0.3 " +
             "points below the full network after fine-tuning, >= 2x measured speed-up at batch 256, the GA ahead of both baselines. " +
             "GIN5_64 on PROTEINS (Xu et al.'s GIN-0, 4 GIN layers of 64 with 2-layer MLPs, sum readout over every layer): the standard " +
