@@ -278,7 +278,7 @@ let ``evolve --model gin prunes GIN5_64's channels on a standard fold, keeping t
 [<Fact>]
 let ``evolve --model gat prunes heads and channels of the Cora GAT, fine-tuning with LSP`` () =
     use dir = new TempDir()
-    let o = { evolveOptions dir.Path with Model = "gat"; Seeds = 1; Epochs = Some 5; FineTuneEpochs = Some 3; Lsp = true; TrainSize = None }
+    let o = { evolveOptions dir.Path with Model = "gat"; Seeds = 1; Epochs = Some 5; FineTuneEpochs = Some 3; Lsp = true; TrainSize = None; Subset = None }
     let s = EvolveCommand.Execute(o, TextWriter.Null)
     let ga = s.Methods |> Seq.find (fun m -> m.Method = "ga")
     Assert.Equal(2, ga.Counts.Length)

@@ -158,7 +158,7 @@ type EvolveArgs =
             | Seeds _ -> "repeat the search and fine-tuning over this many seeds; default 1."
             | Generations _ -> "GA generations (default 50, as released)."
             | Population _ -> "GA population (default 32, as released)."
-            | Subset _ -> "training images (lenet, default 2000) or graphs (gin, default 300) the fitness is measured on."
+            | Subset _ -> "training images (lenet, default 2000) or graphs (gin, default 300) the fitness is measured on; gat uses the training nodes."
             | Fitness _ -> "accuracy (default: subset accuracy - lambda-flops * FLOPs ratio - lambda-params * parameter ratio) or inverse-loss (1 / subset loss + lambda-units * removed units)."
             | Lambda_Flops _ -> "accuracy fitness: weight of the FLOPs ratio (default 0.2)."
             | Lambda_Params _ -> "accuracy fitness: weight of the parameter ratio (default 0.2; 0 is the method's accuracy-FLOPs form)."
@@ -168,7 +168,7 @@ type EvolveArgs =
             | Kd _ -> "fine-tune with KD from the full network at this temperature (alpha 0.5); default: lenet labels only, gin and gat T = 4."
             | Lsp -> "gat: fine-tune with LSP from the full network (rbf-auto, lambda 1, the hidden layers) instead of KD."
             | Teacher _ -> "reuse a trained full network (model.safetensors of a previous evolve run's full/) instead of training one."
-            | Train_Size _ -> "use only the first N images of the training part (a smoke run; validation shrinks to N/10)."
+            | Train_Size _ -> "a smoke run on the first N training items: lenet images (validation shrinks to N/10), gin graphs."
             | Resume -> "keep the full network and every seed already finished (their metrics.json) in the run directory."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "run directory: full/ (the trained network), one seed-S/ per seed (GA log and plot, mask, ga/ l1/ random/ thin networks), config.json, metrics.json."
@@ -386,7 +386,8 @@ let parse (argv: string[]) : Parsed =
                 if not (List.contains model [ "lenet"; "gin"; "gat" ]) then raise (InvalidValue(sprintf "--model must be lenet (LeNet-5 on MNIST), gin (GIN5_64) or gat (GAT); got '%s'" model))
                 if model <> "gat" && e.Contains Lsp then raise (InvalidValue "--lsp applies to --model gat")
                 if e.Contains Lsp && e.Contains EvolveArgs.Kd then raise (InvalidValue "--lsp and --kd exclude each other")
-                if model = "gat" && e.Contains Fold then raise (InvalidValue "--fold applies to --model gin (GAT uses the fixed Planetoid split)")
+                if model = "gat" && (e.Contains Fold || e.Contains Subset || e.Contains EvolveArgs.Train_Size) then
+                    raise (InvalidValue "--fold, --subset and --train-size apply to --model lenet or gin (GAT uses the fixed Planetoid split and its training nodes)")
                 if model = "lenet" && (e.Contains EvolveArgs.Dataset || e.Contains Fold) then raise (InvalidValue "--dataset and --fold apply to --model gin or gat (LeNet runs on MNIST)")
                 let fold = e.TryGetResult Fold |> Option.map (fun k -> if k >= 1 && k <= 10 then k else raise (InvalidValue(sprintf "--fold must lie in 1..10, got %d" k)))
                 let weight (flag: string) (v: float) =

@@ -33,7 +33,7 @@ public static class ReproduceEvolution
         {
             string outDir = Path.Combine(runs, "evolution", runDir);
             var opts = new GcnKd.Cli.EvolveCliOptions(model, dataset is null ? FSharpOption<string>.None : FSharpOption<string>.Some(dataset), none, 0, o.Quick ? 1 : Seeds,
-                o.Quick ? some(3) : none, o.Quick ? some(6) : none, o.Quick ? some(model == "lenet" ? 200 : 40) : none, FSharpOption<FitnessForm>.None,
+                o.Quick ? some(3) : none, o.Quick ? some(6) : none, o.Quick && model != "gat" ? some(model == "lenet" ? 200 : 40) : none, FSharpOption<FitnessForm>.None,
                 o.Quick ? some(model == "gat" ? 3 : 1) : none, o.Quick ? some(1) : none, FSharpOption<float>.None, false, FSharpOption<string>.None,
                 o.Quick && model != "gat" ? some(model == "lenet" ? 600 : 100) : none, o.Resume, o.Data, outDir);
             progress.WriteLine($"== {model} / {dataset ?? "MNIST"}");
