@@ -215,8 +215,8 @@ let ``evolve prunes LeNet on MNIST, writes reusable thin checkpoints, and a resu
     // the thin checkpoint loads into a LeNet of the kept widths and scores what the run reported
     let struct (thin, meta) = GcnKd.Host.Checkpoints.CheckpointFile.LoadTree(Path.Combine(dir.Path, "seed-0", "ga", "model.safetensors"), LeNet.init thinCfg (Rng.create 0))
     Assert.Equal(String.Join(",", ga.Counts), meta.["kept"])
-    let settings = EvolveCommand.Settings o
-    let struct (set, _, _, test) = EvolveCommand.LoadMnist(dataRoot.Value, settings, Nullable 600)
+    let settings = LeNetModel.Settings o
+    let struct (set, _, _, test) = LeNetModel.LoadMnist(dataRoot.Value, settings, Nullable 600)
     let _, acc = GcnKd.Train.ImageTrainer.evaluate (GcnKd.Train.LeNetEvolution.forward thinCfg) thin 1000 set test
     use m0 = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "seed-0", "ga", "metrics.json")))
     Assert.Equal(m0.RootElement.GetProperty("test_after").GetDouble(), acc, 9)

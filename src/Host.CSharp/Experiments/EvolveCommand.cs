@@ -11,13 +11,14 @@ using Microsoft.FSharp.Core;
 
 namespace GcnKd.Host.Experiments;
 
-/// <summary>`gcnkd evolve`: evolutionary compression of LeNet-5 on MNIST (shared/METHODS.md section 3). The full
-/// network is trained once (seed 0; epoch chosen on a fixed 5,000-image validation carve of the training set) or
-/// loaded; per seed, the GA evolves a keep-mask on a training subset, the thin network is rebuilt from the kept
-/// weights and fine-tuned, and the L1-norm and random masks with the GA's kept counts per layer get the same
-/// fine-tuning. Writes DIR/full/, per seed DIR/seed-S/ (ga.csv, ga.svg, mask.txt, ga/ l1/ random/ each with
-/// model.safetensors, epochs.csv, metrics.json) and DIR/config.json, DIR/metrics.json. Inference times are measured
-/// at the end, from the saved thin checkpoints of every seed (also those kept by --resume).</summary>
+/// <summary>`gcnkd evolve`: evolutionary compression (shared/METHODS.md section 3) of LeNet-5 on MNIST
+/// (<see cref="LeNetModel"/>), GIN5_64's channels (<see cref="GinModel"/>) or a GAT's heads and channels
+/// (<see cref="GatModel"/>). The full network is trained once (seed 0, epoch chosen on validation) or loaded; per
+/// seed, the GA evolves a keep-mask on training data, the thin network is rebuilt from the kept weights and
+/// fine-tuned, and the L1-norm and random masks with the GA's kept counts per layer get the same fine-tuning. Writes
+/// DIR/full/, per seed DIR/seed-S/ (ga.csv, ga.svg, mask.txt, ga/ l1/ random/ each with model.safetensors,
+/// epochs.csv, metrics.json) and DIR/config.json, DIR/metrics.json. Inference times are measured at the end, from
+/// the saved thin checkpoints of every seed (also those kept by --resume).</summary>
 public static class EvolveCommand
 {
     public static readonly string[] Methods = ["ga", "l1", "random"];
@@ -37,7 +38,7 @@ public static class EvolveCommand
         foreach (var m in s.Methods)
             Console.WriteLine($"{m.Method,-6}: kept {string.Join("-", m.Counts)}, rc {(double)s.FullParams / m.Params:F2}, rs {(double)s.FullMults / m.Mults:F2}, " +
                               $"test {100 * m.TestBefore:F2} before / {100 * m.TestAfter:F2} ± {100 * m.TestAfterStd:F2} after fine-tuning ({m.N} seed(s))");
-        Console.WriteLine($"inference, full vs thin (GA): batch 1 {s.FullMsBatch1:F3} vs {s.ThinMsBatch1:F3} ms, batch 256 {s.FullMsBatch256:F2} vs {s.ThinMsBatch256:F2} ms " +
+        Console.WriteLine($"inference, full vs thin (GA), median ms: batch 1 {s.FullMsBatch1:F3} vs {s.ThinMsBatch1:F3} ms, batch 256 {s.FullMsBatch256:F2} vs {s.ThinMsBatch256:F2} ms " +
                           $"(speed-up {s.FullMsBatch256 / s.ThinMsBatch256:F2}x at 256)");
         Console.WriteLine($"results in {Path.GetFullPath(o.Out)}");
         return 0;
@@ -45,44 +46,12 @@ public static class EvolveCommand
 
     static string Inv(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 
-    public static EvolutionSettings Settings(GcnKd.Cli.EvolveCliOptions o)
-    {
-        var d = LeNetEvolution.defaults;
-        var g = d.Genetic;
-        var genetic = new GeneticConfig(OptionModule.IsSome(o.Population) ? o.Population.Value : g.Population,
-            OptionModule.IsSome(o.Generations) ? o.Generations.Value : g.Generations, g.PCopy, g.PCrossover, g.Elites, g.InitKeep, o.Seed);
-        var train = OptionModule.IsSome(o.Epochs) ? With(d.Train, o.Epochs.Value, d.Train.Seed) : d.Train;
-        var fine = OptionModule.IsSome(o.FineTuneEpochs) ? With(d.FineTune, o.FineTuneEpochs.Value, d.FineTune.Seed) : d.FineTune;
-        var kd = OptionModule.IsSome(o.KdTemperature) ? FSharpOption<Tuple<float, float>>.Some(Tuple.Create(o.KdTemperature.Value, 0.5f)) : d.Kd;
-        return new EvolutionSettings(genetic, OptionModule.IsSome(o.Form) ? o.Form.Value : d.Form,
-            OptionModule.IsSome(o.Subset) ? o.Subset.Value : d.SubsetSize, d.ValidationSize, train, fine, kd);
-    }
-
-    static ImageTrainConfig With(ImageTrainConfig c, int epochs, int seed) =>
-        new(epochs, c.BatchSize, c.EvalBatchSize, c.Lr, c.WeightDecay, c.Schedule, c.Patience, seed);
-
     static string FormText(FitnessForm f) => f switch
     {
         FitnessForm.AccuracyCost a => $"accuracy - {Inv(a.flops)} * FLOPs ratio - {Inv(a.parameters)} * parameter ratio",
         FitnessForm.InverseLoss i => $"{Inv(i.scale)} / loss + {Inv(i.lambda)} * removed units",
         _ => f.ToString(),
     };
-
-    /// <summary>MNIST's 60,000 training images followed by its 10,000 test images, with the three index sets.</summary>
-    public static (ImageSet Set, int[] Train, int[] Val, int[] Test) LoadMnist(DataRoot root, EvolutionSettings settings, int? trainSize)
-    {
-        var tr = Mnist.Load(root, "train");
-        var te = Mnist.Load(root, "t10k");
-        var set = new ImageSet(tr.Pixels.Concat(te.Pixels).ToArray(), tr.Labels.Concat(te.Labels).ToArray(), 1, tr.Rows, tr.Cols);
-        var (train, val) = LeNetEvolution.split(tr.Count, Math.Min(settings.ValidationSize, tr.Count / 10)).ToValueTuple();
-        if (trainSize is { } n)
-        {
-            train = train.Take(n).ToArray();
-            val = val.Take(Math.Max(1, n / 10)).ToArray();
-        }
-        var test = Enumerable.Range(tr.Count, te.Count).ToArray();
-        return (set, train, val, test);
-    }
 
     /// <summary>What the search loop needs from the network being compressed: its structure and costs, the fitness
     /// of masks on a seed's subset, the L1 baseline, fine-tuning (writing the thin network's files) and timing.</summary>

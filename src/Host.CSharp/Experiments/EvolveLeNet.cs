@@ -39,11 +39,43 @@ public sealed class LeNetModel : EvolveCommand.IPruningModel
     static FSharpFunc<LeNetParams, FSharpFunc<ForwardContext, FSharpFunc<Tensor, ModelOutput>>> Fwd(LeNetConfig c) =>
         FuncConvert.FromFunc<LeNetParams, ForwardContext, Tensor, ModelOutput>((p, _, x) => LeNet.forward(c, p, x));
 
+    public static EvolutionSettings Settings(GcnKd.Cli.EvolveCliOptions o)
+    {
+        var d = LeNetEvolution.defaults;
+        var g = d.Genetic;
+        var genetic = new GeneticConfig(OptionModule.IsSome(o.Population) ? o.Population.Value : g.Population,
+            OptionModule.IsSome(o.Generations) ? o.Generations.Value : g.Generations, g.PCopy, g.PCrossover, g.Elites, g.InitKeep, o.Seed);
+        var train = OptionModule.IsSome(o.Epochs) ? With(d.Train, o.Epochs.Value, d.Train.Seed) : d.Train;
+        var fine = OptionModule.IsSome(o.FineTuneEpochs) ? With(d.FineTune, o.FineTuneEpochs.Value, d.FineTune.Seed) : d.FineTune;
+        var kd = OptionModule.IsSome(o.KdTemperature) ? FSharpOption<Tuple<float, float>>.Some(Tuple.Create(o.KdTemperature.Value, 0.5f)) : d.Kd;
+        return new EvolutionSettings(genetic, OptionModule.IsSome(o.Form) ? o.Form.Value : d.Form,
+            OptionModule.IsSome(o.Subset) ? o.Subset.Value : d.SubsetSize, d.ValidationSize, train, fine, kd);
+    }
+
+    static ImageTrainConfig With(ImageTrainConfig c, int epochs, int seed) =>
+        new(epochs, c.BatchSize, c.EvalBatchSize, c.Lr, c.WeightDecay, c.Schedule, c.Patience, seed);
+
+    /// <summary>MNIST's 60,000 training images followed by its 10,000 test images, with the three index sets.</summary>
+    public static (ImageSet Set, int[] Train, int[] Val, int[] Test) LoadMnist(DataRoot root, EvolutionSettings settings, int? trainSize)
+    {
+        var tr = Mnist.Load(root, "train");
+        var te = Mnist.Load(root, "t10k");
+        var set = new ImageSet(tr.Pixels.Concat(te.Pixels).ToArray(), tr.Labels.Concat(te.Labels).ToArray(), 1, tr.Rows, tr.Cols);
+        var (train, val) = LeNetEvolution.split(tr.Count, Math.Min(settings.ValidationSize, tr.Count / 10)).ToValueTuple();
+        if (trainSize is { } n)
+        {
+            train = train.Take(n).ToArray();
+            val = val.Take(Math.Max(1, n / 10)).ToArray();
+        }
+        var test = Enumerable.Range(tr.Count, te.Count).ToArray();
+        return (set, train, val, test);
+    }
+
     public static LeNetModel Create(GcnKd.Cli.EvolveCliOptions o, DataRoot root, RunDirectory dir, TextWriter progress)
     {
-        var settings = EvolveCommand.Settings(o);
+        var settings = Settings(o);
         int? trainSize = OptionModule.IsSome(o.TrainSize) ? o.TrainSize.Value : null;
-        var (set, train, val, test) = EvolveCommand.LoadMnist(root, settings, trainSize);
+        var (set, train, val, test) = LoadMnist(root, settings, trainSize);
         var cfg = LeNet.config;
         progress.WriteLine($"  MNIST: {train.Length} training / {val.Length} validation / {test.Length} test images; fitness on {Math.Min(settings.SubsetSize, train.Length)} training images");
         var fullDir = dir.Sub("full");
