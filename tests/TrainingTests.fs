@@ -383,7 +383,7 @@ let ``the GIN evolution pipeline scores the full mask as the full network and fi
     for name, mask in [ "ga", ga.Best; "l1", MaskBaselines.l1 s (full.Params, full.State) counts ] do
         let o = GinEvolution.fineTune settings tinyGin (full.Params, full.State) size name mask data tr va te ignore
         Assert.Equal<int[]>(counts, o.Counts)
-        Assert.Equal(int o.Cost.Params, Tree.count o.Params)
+        Assert.Equal(int o.Cost.Params, Tree.count (fst o.Params))
         Assert.Equal<int list list>(Gin.layerWidths o.Config, counts |> Array.chunkBySize 2 |> Array.map List.ofArray |> List.ofArray)
         Assert.InRange(o.TestAfter, 0.0, 1.0)
         Assert.Equal(2, o.Log.Length)

@@ -18,20 +18,6 @@ type GatEvolutionSettings =
       Method: DistillMethod
       Options: DistillOptions }
 
-/// A thin GAT after fine-tuning (accuracies are fractions).
-type GatPrunedOutcome =
-    { Method: string
-      Mask: bool[]
-      Counts: int[]
-      Config: GatConfig
-      Cost: ModelCost
-      TestBefore: float
-      ValAfter: float
-      TestAfter: float
-      BestEpoch: int
-      Params: GatParams
-      Log: EpochLog[] }
-
 [<RequireQualifiedAccess>]
 module GatEvolution =
     /// The paper's Cora / CiteSeer GAT (8 heads x 8, one averaged output head, dropout 0.6).
@@ -65,7 +51,7 @@ module GatEvolution =
 
     /// Fine-tune a thin GAT from its kept weights against the full network's outputs (computed once, eval mode).
     let fineTune (settings: GatEvolutionSettings) (cfg: GatConfig) (full: GatParams) (methodName: string) (mask: bool[])
-                 (data: NodeDataset) (onEpoch: EpochLog -> unit) : GatPrunedOutcome =
+                 (data: NodeDataset) (onEpoch: EpochLog -> unit) : PrunedOutcome<GatConfig, GatParams> =
         let s = GatPruning.structure cfg
         let counts = Prunable.keptCounts s mask
         let thinCfg = GatPruning.resize cfg counts

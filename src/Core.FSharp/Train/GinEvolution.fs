@@ -19,21 +19,6 @@ type GinEvolutionSettings =
       /// KD from the full network while fine-tuning: (temperature, alpha); None trains on the labels alone.
       Kd: (float32 * float32) option }
 
-/// A thin GIN after fine-tuning (accuracies are fractions).
-type GinPrunedOutcome =
-    { Method: string
-      Mask: bool[]
-      Counts: int[]
-      Config: GinConfig
-      Cost: ModelCost
-      TestBefore: float
-      ValAfter: float
-      TestAfter: float
-      BestEpoch: int
-      Params: GinParams
-      State: GinState
-      Log: EpochLog[] }
-
 [<RequireQualifiedAccess>]
 module GinEvolution =
     /// The teachers table's GIN (Xu et al.'s GIN-0, width 64, 5 layers, sum readout, dropout 0.5 on the heads).
@@ -74,7 +59,7 @@ module GinEvolution =
     /// Fine-tune a thin GIN from its kept weights and statistics; with KD the full network's logits (eval mode) on
     /// each batch are the soft targets.
     let fineTune (settings: GinEvolutionSettings) (cfg: GinConfig) (full: GinParams * GinState) (size: GraphSize) (methodName: string) (mask: bool[])
-                 (data: GraphDataset) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit) : GinPrunedOutcome =
+                 (data: GraphDataset) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit) : PrunedOutcome<GinConfig, GinParams * GinState> =
         let s = GinPruning.structure cfg
         let counts = Prunable.keptCounts s mask
         let thinCfg = GinPruning.resize cfg counts
@@ -93,4 +78,4 @@ module GinEvolution =
         let r = GraphTrainer.trainWith loss settings.FineTune sp data.Graphs trainIdx valIdx testIdx onEpoch
         { Method = methodName; Mask = mask; Counts = counts; Config = thinCfg; Cost = ModelCost.gin size thinCfg
           TestBefore = before; ValAfter = r.ValAccuracy; TestAfter = r.TestAccuracy; BestEpoch = r.BestEpoch
-          Params = r.Params; State = r.State; Log = r.Log }
+          Params = (r.Params, r.State); Log = r.Log }

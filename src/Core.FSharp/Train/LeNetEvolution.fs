@@ -22,21 +22,6 @@ type EvolutionSettings =
       /// KD from the full network while fine-tuning: (temperature, alpha); None trains on the labels alone.
       Kd: (float32 * float32) option }
 
-/// A thin network after fine-tuning: how it was chosen, what it keeps, what it costs, and its accuracy on the test
-/// part before and after fine-tuning (fractions).
-type PrunedOutcome =
-    { Method: string
-      Mask: bool[]
-      Counts: int[]
-      Config: LeNetConfig
-      Cost: ModelCost
-      TestBefore: float
-      ValAfter: float
-      TestAfter: float
-      BestEpoch: int
-      Params: LeNetParams
-      Log: EpochLog[] }
-
 [<RequireQualifiedAccess>]
 module LeNetEvolution =
     /// Adam at 1e-3, halved every 5 epochs, batch 64, 15 epochs, selection on validation accuracy: 99.1-99.2 %
@@ -81,7 +66,7 @@ module LeNetEvolution =
     /// Fine-tune a thin network from its kept weights; with KD the full network's logits on each batch are the
     /// soft targets.
     let fineTune (settings: EvolutionSettings) (cfg: LeNetConfig) (full: LeNetParams) (methodName: string) (mask: bool[])
-                 (set: ImageSet) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit) : PrunedOutcome =
+                 (set: ImageSet) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit) : PrunedOutcome<LeNetConfig, LeNetParams> =
         let s = LeNetPruning.structure cfg
         let counts = Prunable.keptCounts s mask
         let thinCfg = LeNetPruning.resize cfg counts

@@ -108,7 +108,7 @@ public sealed class GinModel : EvolveCommand.IPruningModel
             new GraphTrainConfig(ft.Epochs, ft.BatchSize, ft.EvalBatchSize, ft.Lr, ft.WeightDecay, ft.Schedule, ft.Patience, ft.SelectBy, seed), settings.Kd);
         var r = GinEvolution.fineTune(seeded, cfg, full.Item1, full.Item2, size, method, mask, data, train, val, test,
             EvolveCommand.Log(progress, $"seed {seed} {method}", ft.Epochs, Stopwatch.StartNew()));
-        CheckpointFile.SaveTree(Path.Combine(md.Path, "model.safetensors"), Tuple.Create(r.Params, r.State), new Dictionary<string, string>
+        CheckpointFile.SaveTree(Path.Combine(md.Path, "model.safetensors"), r.Params, new Dictionary<string, string>
         {
             ["model"] = "GIN5_64 (thin)", ["kept"] = string.Join(",", r.Counts), ["method"] = method,
         });
