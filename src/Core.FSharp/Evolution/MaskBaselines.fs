@@ -20,9 +20,7 @@ module MaskBaselines =
             let norms = Array.zeroCreate g.Units
             for sl in g.Slices |> List.filter (fun sl -> sl.Role = Produces) do
                 let t = leaves.[sl.Leaf]
-                let outer = Array.fold (*) 1 t.Shape.[.. sl.Axis - 1]
-                let inner = Array.fold (*) 1 t.Shape.[sl.Axis + 1 ..]
-                let n = t.Shape.[sl.Axis]
+                let outer, n, inner = Shape.aroundAxis t.Shape sl.Axis
                 for k in 0 .. g.Units - 1 do
                     for pos in UnitSlice.positions g.Units sl k do
                         for o in 0 .. outer - 1 do

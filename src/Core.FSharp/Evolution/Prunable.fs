@@ -55,7 +55,8 @@ module Prunable =
     /// Where each group's bits start in the chromosome.
     let offsets (s: PrunableStructure) = s.Groups |> List.map (fun g -> g.Units) |> List.scan (+) 0 |> List.take s.Groups.Length |> Array.ofList
 
-    let private checkMask (op: string) (s: PrunableStructure) (mask: bool[]) =
+    /// Refuse a mask whose length is not the structure's chromosome length, naming the operation.
+    let checkMask (op: string) (s: PrunableStructure) (mask: bool[]) =
         if mask.Length <> length s then
             invalidArg "mask" (sprintf "%s: the mask has %d bits, the structure %d" op mask.Length (length s))
 

@@ -11,9 +11,7 @@ module Thinning =
     /// The positions `keep` (ascending or not, each in range) of `axis`, in that order.
     let selectAxis (axis: int) (keep: int[]) (t: Tensor) : Tensor =
         let shape = t.Shape
-        let outer = Array.fold (*) 1 shape.[.. axis - 1]
-        let inner = Array.fold (*) 1 shape.[axis + 1 ..]
-        let n = shape.[axis]
+        let outer, n, inner = Shape.aroundAxis shape axis
         for k in keep do
             if k < 0 || k >= n then invalidArg "keep" (sprintf "Thinning.selectAxis: position %d outside axis %d of length %d" k axis n)
         let src = t.Data
@@ -44,8 +42,7 @@ module Thinning =
     /// other leaves are shared unchanged. Throws when a group would lose all its units.
     let thin (s: PrunableStructure) (mask: bool[]) (tree: 'P) : 'P =
         let leaves = Prunable.validate s tree
-        if mask.Length <> Prunable.length s then
-            invalidArg "mask" (sprintf "Thinning.thin: the mask has %d bits, the structure %d" mask.Length (Prunable.length s))
+        Prunable.checkMask "Thinning.thin" s mask
         let empty = List.zip s.Groups (List.ofArray (Prunable.keptCounts s mask)) |> List.filter (fun (_, c) -> c = 0) |> List.map (fun (g, _) -> g.Name)
         if not empty.IsEmpty then invalidArg "mask" (sprintf "Thinning.thin: the mask removes every unit of %s" (String.concat ", " empty))
         let flags = survivors s mask leaves
@@ -62,8 +59,7 @@ module Thinning =
     /// bias, its batch-norm scale and shift): the removed units then output exactly zero.
     let zeroRemoved (s: PrunableStructure) (mask: bool[]) (tree: 'P) : 'P =
         Prunable.validate s tree |> ignore
-        if mask.Length <> Prunable.length s then
-            invalidArg "mask" (sprintf "Thinning.zeroRemoved: the mask has %d bits, the structure %d" mask.Length (Prunable.length s))
+        Prunable.checkMask "Thinning.zeroRemoved" s mask
         let offs = Prunable.offsets s
         let zeroed = System.Collections.Generic.Dictionary<string, ResizeArray<int * int[]>>()
         s.Groups |> List.iteri (fun gi g ->
@@ -79,9 +75,8 @@ module Thinning =
                 let data = t.ToArray()
                 let shape = t.Shape
                 for axis, positions in cuts do
-                    let outer = Array.fold (*) 1 shape.[.. axis - 1]
-                    let inner = Array.fold (*) 1 shape.[axis + 1 ..]
+                    let outer, n, inner = Shape.aroundAxis shape axis
                     for o in 0 .. outer - 1 do
                         for pos in positions do
-                            Array.fill data ((o * shape.[axis] + pos) * inner) inner 0.0f
+                            Array.fill data ((o * n + pos) * inner) inner 0.0f
                 Tensor.ofArray (Array.copy shape) data) tree
