@@ -366,7 +366,7 @@ let ``the GIN evolution pipeline scores the full mask as the full network and fi
     let tr, va, te = [| 0 .. 23 |], [| 24 .. 31 |], [| 32 .. 39 |]
     let full = GraphTrainer.train (graphCfg 6 0) ginSpec data.Graphs tr va te ignore
     let size = GinEvolution.meanGraph data tr
-    let sub = GinEvolution.subset tr 12 0
+    let sub = Fitness.subset tr 12 0
     Assert.Equal(12, sub.Length)
     Assert.True(sub |> Array.forall (fun i -> Array.contains i tr))
     let target = GinEvolution.target tinyGin (full.Params, full.State) data sub size
@@ -381,7 +381,7 @@ let ``the GIN evolution pipeline scores the full mask as the full network and fi
     let ga = Genetic.evolve settings.Genetic (Prunable.length s) [||] (Fitness.evaluator settings.Form target) ignore
     let counts = Prunable.keptCounts s ga.Best
     for name, mask in [ "ga", ga.Best; "l1", MaskBaselines.l1 s (full.Params, full.State) counts ] do
-        let o = GinEvolution.fineTune settings tinyGin (full.Params, full.State) size name mask data tr va te ignore
+        let o = GinEvolution.fineTune settings tinyGin (full.Params, full.State) size 1 name mask data tr va te ignore
         Assert.Equal<int[]>(counts, o.Counts)
         Assert.Equal(int o.Cost.Params, Tree.count (fst o.Params))
         Assert.Equal<int list list>(Gin.layerWidths o.Config, counts |> Array.chunkBySize 2 |> Array.map List.ofArray |> List.ofArray)

@@ -18,7 +18,7 @@ let full = ImageTrainer.trainFrom ImageTrainer.crossEntropy settings.Train forwa
 printfn "full LeNet-5: %d parameters, test accuracy %.2f %%" (Tree.count full.Params) (100.0 * full.TestAccuracy)
 
 // the search: one bit per conv1 filter, conv2 filter and fc1 unit; fitness on 2,000 training images
-let target = LeNetEvolution.target cfg full.Params set (LeNetEvolution.subset train settings.SubsetSize 0)
+let target = LeNetEvolution.target cfg full.Params set (Fitness.subset train settings.SubsetSize 0)
 let ga =
     Genetic.evolve settings.Genetic (Prunable.length target.Structure) [||] (Fitness.evaluator settings.Form target)
         (fun g -> printfn "generation %2d: best fitness %.4f, best keeps %d of %d units" g.Generation g.Best g.BestKept (Prunable.length target.Structure))
@@ -29,5 +29,5 @@ printfn "kept %A: %d parameters (rc %.2f), %d multiplications (rs %.2f)" counts 
 
 // rebuild, fine-tune, and the same for the L1-norm mask with the same counts per layer
 for name, mask in [ "GA", ga.Best; "L1-norm", MaskBaselines.l1 target.Structure full.Params counts ] do
-    let o = LeNetEvolution.fineTune settings cfg full.Params name mask set train valid test ignore
+    let o = LeNetEvolution.fineTune settings cfg full.Params 0 name mask set train valid test ignore
     printfn "%-8s %.2f %% before fine-tuning, %.2f %% after" name (100.0 * o.TestBefore) (100.0 * o.TestAfter)

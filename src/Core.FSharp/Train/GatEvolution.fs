@@ -49,8 +49,9 @@ module GatEvolution =
               NodeTrainer.evaluate (Gat.forward (GatPruning.resize cfg counts) p ForwardContext.Eval adj data.Features).Logits data.Labels data.Train
           Cost = fun counts -> ModelCost.gat g (GatPruning.resize cfg counts) }
 
-    /// Fine-tune a thin GAT from its kept weights against the full network's outputs (computed once, eval mode).
-    let fineTune (settings: GatEvolutionSettings) (cfg: GatConfig) (full: GatParams) (methodName: string) (mask: bool[])
+    /// Fine-tune a thin GAT from its kept weights (the fine-tuning settings, `seed`) against the full network's
+    /// outputs (computed once, eval mode).
+    let fineTune (settings: GatEvolutionSettings) (cfg: GatConfig) (full: GatParams) (seed: int) (methodName: string) (mask: bool[])
                  (data: NodeDataset) (onEpoch: EpochLog -> unit) : PrunedOutcome<GatConfig, GatParams> =
         let s = GatPruning.structure cfg
         let counts = Prunable.keptCounts s mask
@@ -60,7 +61,7 @@ module GatEvolution =
         let teacher = Gat.forward cfg full ForwardContext.Eval adj data.Features
         let spec = { NodeSpec.Init = (fun _ -> thin); Forward = fun p ctx -> Gat.forward thinCfg p ctx adj data.Features }
         let _, before = NodeTrainer.evaluate (spec.Forward thin ForwardContext.Eval).Logits data.Labels data.Test
-        let r = DistillTrainer.train { Train = settings.FineTune; Method = settings.Method; Options = settings.Options } spec
+        let r = DistillTrainer.train { Train = { settings.FineTune with Seed = seed }; Method = settings.Method; Options = settings.Options } spec
                     (Graph.removeSelfLoops data.Adj) teacher data.Labels data.Train data.Val data.Test onEpoch
         { Method = methodName; Mask = mask; Counts = counts; Config = thinCfg; Cost = ModelCost.gat (size data) thinCfg
           TestBefore = before; ValAfter = r.Result.ValAccuracy; TestAfter = r.Result.TestAccuracy; BestEpoch = r.Result.BestEpoch

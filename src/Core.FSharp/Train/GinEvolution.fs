@@ -35,17 +35,19 @@ module GinEvolution =
           FineTune = { train with Epochs = 100; Lr = 0.001f; Schedule = Step(50, 0.5f) }
           Kd = Some (4.0f, 0.5f) }
 
+    /// The trainer's view of a fresh GIN (random initialisation).
+    let freshSpec (cfg: GinConfig) : GraphSpec<GinParams, GinState> =
+        { Init = Gin.init cfg; InitState = (fun () -> Gin.initState cfg); Forward = fun p s ctx b x -> Gin.forward cfg p s ctx b x }
+
+    /// The trainer's view of a GIN starting from given parameters and statistics (a thin network to fine-tune).
     let spec (cfg: GinConfig) (init: GinParams) (initState: GinState) : GraphSpec<GinParams, GinState> =
-        { Init = (fun _ -> init); InitState = (fun () -> initState); Forward = fun p s ctx b x -> Gin.forward cfg p s ctx b x }
+        { freshSpec cfg with Init = (fun _ -> init); InitState = (fun () -> initState) }
 
     /// The mean graph of the dataset's graphs `idx` (nodes, stored adjacency entries): the cost model's input.
     let meanGraph (data: GraphDataset) (idx: int[]) =
         let n = idx |> Array.averageBy (fun i -> float data.Graphs.[i].Adj.Rows)
         let e = idx |> Array.averageBy (fun i -> float (Csr.nnz data.Graphs.[i].Adj))
         { Nodes = int (round n); Edges = int (round e); Graphs = 1 }
-
-    /// The fitness subset (Fitness.subset).
-    let subset (trainIdx: int[]) (size: int) (seed: int) = Fitness.subset trainIdx size seed
 
     /// What the search optimises: the trained (params, state) tree; thin candidates scored in eval mode on the subset.
     let target (cfg: GinConfig) (full: GinParams * GinState) (data: GraphDataset) (subsetIdx: int[]) (size: GraphSize) : PruningTarget<GinParams * GinState> =
@@ -56,9 +58,9 @@ module GinEvolution =
               GraphTrainer.evaluate (spec (GinPruning.resize cfg counts) p s) p s batches
           Cost = fun counts -> ModelCost.gin size (GinPruning.resize cfg counts) }
 
-    /// Fine-tune a thin GIN from its kept weights and statistics; with KD the full network's logits (eval mode) on
+    /// Fine-tune a thin GIN from its kept weights and statistics with the fine-tuning settings and `seed`; with KD the full network's logits (eval mode) on
     /// each batch are the soft targets.
-    let fineTune (settings: GinEvolutionSettings) (cfg: GinConfig) (full: GinParams * GinState) (size: GraphSize) (methodName: string) (mask: bool[])
+    let fineTune (settings: GinEvolutionSettings) (cfg: GinConfig) (full: GinParams * GinState) (size: GraphSize) (seed: int) (methodName: string) (mask: bool[])
                  (data: GraphDataset) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit) : PrunedOutcome<GinConfig, GinParams * GinState> =
         let s = GinPruning.structure cfg
         let counts = Prunable.keptCounts s mask
@@ -75,7 +77,7 @@ module GinEvolution =
         let sp = spec thinCfg thinP thinS
         let testBatches = GraphTrainer.chunks settings.FineTune.EvalBatchSize testIdx |> Array.map (GraphTrainer.prepare data.Graphs)
         let _, before = GraphTrainer.evaluate sp thinP thinS testBatches
-        let r = GraphTrainer.trainWith loss settings.FineTune sp data.Graphs trainIdx valIdx testIdx onEpoch
+        let r = GraphTrainer.trainWith loss { settings.FineTune with Seed = seed } sp data.Graphs trainIdx valIdx testIdx onEpoch
         { Method = methodName; Mask = mask; Counts = counts; Config = thinCfg; Cost = ModelCost.gin size thinCfg
           TestBefore = before; ValAfter = r.ValAccuracy; TestAfter = r.TestAccuracy; BestEpoch = r.BestEpoch
           Params = (r.Params, r.State); Log = r.Log }

@@ -48,9 +48,6 @@ module LeNetEvolution =
         let perm = Rng.permutation n (Rng.create 0)
         Array.sort perm.[validationSize ..], Array.sort perm.[.. validationSize - 1]
 
-    /// The fitness subset (Fitness.subset).
-    let subset (trainIdx: int[]) (size: int) (seed: int) = Fitness.subset trainIdx size seed
-
     let forward (cfg: LeNetConfig) (p: LeNetParams) (_: ForwardContext) (x: Tensor) = LeNet.forward cfg p x
 
     /// What the search optimises: the trained network's structure, thin candidates scored on the subset.
@@ -63,9 +60,9 @@ module LeNetEvolution =
               float (Loss.crossEntropy logits batch.Labels).Item0, Loss.accuracy logits batch.Labels
           Cost = fun counts -> ModelCost.lenet (LeNetPruning.resize cfg counts) }
 
-    /// Fine-tune a thin network from its kept weights; with KD the full network's logits on each batch are the
-    /// soft targets.
-    let fineTune (settings: EvolutionSettings) (cfg: LeNetConfig) (full: LeNetParams) (methodName: string) (mask: bool[])
+    /// Fine-tune a thin network from its kept weights with the fine-tuning settings and `seed`; with KD the full
+    /// network's logits on each batch are the soft targets.
+    let fineTune (settings: EvolutionSettings) (cfg: LeNetConfig) (full: LeNetParams) (seed: int) (methodName: string) (mask: bool[])
                  (set: ImageSet) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit) : PrunedOutcome<LeNetConfig, LeNetParams> =
         let s = LeNetPruning.structure cfg
         let counts = Prunable.keptCounts s mask
@@ -79,6 +76,6 @@ module LeNetEvolution =
                     let teacher = (LeNet.forward cfg full b.Images).Logits
                     Kd.withCrossEntropy alpha t teacher out.Logits b.Labels
         let _, before = ImageTrainer.evaluate (forward thinCfg) thin settings.FineTune.EvalBatchSize set testIdx
-        let r = ImageTrainer.trainFrom loss settings.FineTune (forward thinCfg) thin set trainIdx valIdx testIdx onEpoch
+        let r = ImageTrainer.trainFrom loss { settings.FineTune with Seed = seed } (forward thinCfg) thin set trainIdx valIdx testIdx onEpoch
         { Method = methodName; Mask = mask; Counts = counts; Config = thinCfg; Cost = ModelCost.lenet thinCfg
           TestBefore = before; ValAfter = r.ValAccuracy; TestAfter = r.TestAccuracy; BestEpoch = r.BestEpoch; Params = r.Params; Log = r.Log }

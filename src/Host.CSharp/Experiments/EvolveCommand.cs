@@ -101,7 +101,7 @@ public static class EvolveCommand
             var sd = dir.Sub($"seed-{seed}");
             if (o.Resume && ReadSeed(sd) is { } done)
             {
-                foreach (var m in Methods) outcomes[m].Add(done.Methods[m]);
+                foreach (var m in Methods) outcomes[m].Add(done[m]);
                 progress.WriteLine($"  seed {seed}: finished earlier, kept");
                 continue;
             }
@@ -136,7 +136,7 @@ public static class EvolveCommand
             foreach (var m in Methods)
             {
                 var sm = model.FineTune(m, masks[m], seed, sd.Sub(m), progress);
-                sd.Sub(m).WriteJson("metrics.json", w => WriteSeedMethod(w, m, seed, -1, sm));
+                sd.Sub(m).WriteJson("metrics.json", w => WriteSeedMethod(w, m, seed, sm));
                 results[m] = sm;
                 outcomes[m].Add(sm);
                 progress.WriteLine($"  seed {seed} {m}: kept {string.Join("-", sm.Counts)}, test {100 * sm.TestBefore:F2} % before, {100 * sm.TestAfter:F2} % after fine-tuning");
@@ -147,7 +147,7 @@ public static class EvolveCommand
                 w.WriteNumber("seed", seed);
                 w.WriteNumber("ga_seconds", sw.Elapsed.TotalSeconds);
                 w.WriteStartObject("methods");
-                foreach (var m in Methods) { w.WritePropertyName(m); WriteSeedMethod(w, m, seed, -1, results[m]); }
+                foreach (var m in Methods) { w.WritePropertyName(m); WriteSeedMethod(w, m, seed, results[m]); }
                 w.WriteEndObject();
                 w.WriteEndObject();
             });
@@ -210,14 +210,23 @@ public static class EvolveCommand
 
     public sealed record SeedMethod(double TestBefore, double TestAfter, double ValAfter, int[] Counts, long Params, long Mults);
 
-    sealed record SeedDone(Dictionary<string, SeedMethod> Methods);
+    /// <summary>Save a fine-tuned thin network into <paramref name="md"/> (checkpoint with its kept counts, epoch log)
+    /// and return its numbers.</summary>
+    public static SeedMethod SaveThin<C, P>(PrunedOutcome<C, P> r, string model, RunDirectory md)
+    {
+        CheckpointFile.SaveTree(Path.Combine(md.Path, "model.safetensors"), r.Params, new Dictionary<string, string>
+        {
+            ["model"] = $"{model} (thin)", ["kept"] = string.Join(",", r.Counts), ["method"] = r.Method,
+        });
+        md.WriteText("epochs.csv", RunDirectory.Csv(r.Log));
+        return new SeedMethod(r.TestBefore, r.TestAfter, r.ValAfter, r.Counts, r.Cost.Params, r.Cost.Mults);
+    }
 
-    static void WriteSeedMethod(Utf8JsonWriter w, string method, int seed, int bestEpoch, SeedMethod s)
+    static void WriteSeedMethod(Utf8JsonWriter w, string method, int seed, SeedMethod s)
     {
         w.WriteStartObject();
         w.WriteString("method", method);
         w.WriteNumber("seed", seed);
-        if (bestEpoch >= 0) w.WriteNumber("best_epoch", bestEpoch);
         w.WriteNumber("test_before", s.TestBefore);
         w.WriteNumber("test_after", s.TestAfter);
         w.WriteNumber("val_after", s.ValAfter);
@@ -228,7 +237,7 @@ public static class EvolveCommand
     }
 
     /// <summary>A seed's metrics.json, or null when it is missing or unreadable (the seed is then rerun).</summary>
-    static SeedDone? ReadSeed(RunDirectory sd)
+    static Dictionary<string, SeedMethod>? ReadSeed(RunDirectory sd)
     {
         var path = Path.Combine(sd.Path, "metrics.json");
         if (!File.Exists(path)) return null;
@@ -242,7 +251,7 @@ public static class EvolveCommand
                 methods[m] = new SeedMethod(e.GetProperty("test_before").GetDouble(), e.GetProperty("test_after").GetDouble(), e.GetProperty("val_after").GetDouble(),
                     e.GetProperty("kept").GetString()!.Split(',').Select(int.Parse).ToArray(), e.GetProperty("params").GetInt64(), e.GetProperty("mults").GetInt64());
             }
-            return new SeedDone(methods);
+            return methods;
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {

@@ -88,16 +88,9 @@ public sealed class GatModel : EvolveCommand.IPruningModel
 
     public EvolveCommand.SeedMethod FineTune(string method, bool[] mask, int seed, RunDirectory md, TextWriter progress)
     {
-        var ft = settings.FineTune;
-        var seeded = new GatEvolutionSettings(settings.Genetic, settings.Form, settings.Train,
-            new NodeTrainConfig(ft.Epochs, ft.Lr, ft.WeightDecay, ft.Patience, seed), settings.Method, settings.Options);
-        var r = GatEvolution.fineTune(seeded, cfg, full, method, mask, data, EvolveCommand.Log(progress, $"seed {seed} {method}", ft.Epochs, Stopwatch.StartNew()));
-        CheckpointFile.SaveTree(Path.Combine(md.Path, "model.safetensors"), r.Params, new Dictionary<string, string>
-        {
-            ["model"] = "GAT (thin)", ["kept"] = string.Join(",", r.Counts), ["method"] = method,
-        });
-        md.WriteText("epochs.csv", RunDirectory.Csv(r.Log));
-        return new EvolveCommand.SeedMethod(r.TestBefore, r.TestAfter, r.ValAfter, r.Counts, r.Cost.Params, r.Cost.Mults);
+        var r = GatEvolution.fineTune(settings, cfg, full, seed, method, mask, data,
+            EvolveCommand.Log(progress, $"seed {seed} {method}", settings.FineTune.Epochs, Stopwatch.StartNew()));
+        return EvolveCommand.SaveThin(r, Name, md);
     }
 
     public (Action, Action) ThinPasses(RunDirectory md, int[] counts)

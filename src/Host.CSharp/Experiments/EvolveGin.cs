@@ -83,9 +83,7 @@ public sealed class GinModel : EvolveCommand.IPruningModel
             return new GinModel(settings, cfg, loaded, test0, data, train, val, testIdx);
         }
         var sw = Stopwatch.StartNew();
-        var spec = new GraphSpec<GinParams, GinState>(FuncConvert.FromFunc<Rng, GinParams>(k => Gin.init(cfg, k)),
-            GinEvolution.spec(cfg, template.Item1, template.Item2).InitState, GinEvolution.spec(cfg, template.Item1, template.Item2).Forward);
-        var r = GraphTrainer.train(settings.Train, spec, data.Graphs, train, val, testIdx, EvolveCommand.Log(progress, "full", settings.Train.Epochs, sw));
+        var r = GraphTrainer.train(settings.Train, GinEvolution.freshSpec(cfg), data.Graphs, train, val, testIdx, EvolveCommand.Log(progress, "full", settings.Train.Epochs, sw));
         var trained = Tuple.Create(r.Params, r.State);
         CheckpointFile.SaveTree(fullPath, trained, new Dictionary<string, string> { ["model"] = "GIN5_64", ["dataset"] = dataset, ["fold"] = fold.ToString(CultureInfo.InvariantCulture) });
         EvolveCommand.WriteFull(fullDir, "GIN5_64", r.BestEpoch, r.ValAccuracy, r.TestAccuracy, Tree.count(r.Params), r.Log);
@@ -95,7 +93,7 @@ public sealed class GinModel : EvolveCommand.IPruningModel
 
     public Func<bool[][], double[]> Evaluator(FitnessForm form, int seed)
     {
-        var target = GinEvolution.target(cfg, full.Item1, full.Item2, data, GinEvolution.subset(train, settings.SubsetSize, seed), size);
+        var target = GinEvolution.target(cfg, full.Item1, full.Item2, data, Fitness.subset(train, settings.SubsetSize, seed), size);
         return masks => Fitness.evaluator(form, target, masks);
     }
 
@@ -103,17 +101,9 @@ public sealed class GinModel : EvolveCommand.IPruningModel
 
     public EvolveCommand.SeedMethod FineTune(string method, bool[] mask, int seed, RunDirectory md, TextWriter progress)
     {
-        var ft = settings.FineTune;
-        var seeded = new GinEvolutionSettings(settings.Genetic, settings.Form, settings.SubsetSize, settings.Train,
-            new GraphTrainConfig(ft.Epochs, ft.BatchSize, ft.EvalBatchSize, ft.Lr, ft.WeightDecay, ft.Schedule, ft.Patience, ft.SelectBy, seed), settings.Kd);
-        var r = GinEvolution.fineTune(seeded, cfg, full.Item1, full.Item2, size, method, mask, data, train, val, test,
-            EvolveCommand.Log(progress, $"seed {seed} {method}", ft.Epochs, Stopwatch.StartNew()));
-        CheckpointFile.SaveTree(Path.Combine(md.Path, "model.safetensors"), r.Params, new Dictionary<string, string>
-        {
-            ["model"] = "GIN5_64 (thin)", ["kept"] = string.Join(",", r.Counts), ["method"] = method,
-        });
-        md.WriteText("epochs.csv", RunDirectory.Csv(r.Log));
-        return new EvolveCommand.SeedMethod(r.TestBefore, r.TestAfter, r.ValAfter, r.Counts, r.Cost.Params, r.Cost.Mults);
+        var r = GinEvolution.fineTune(settings, cfg, full.Item1, full.Item2, size, seed, method, mask, data, train, val, test,
+            EvolveCommand.Log(progress, $"seed {seed} {method}", settings.FineTune.Epochs, Stopwatch.StartNew()));
+        return EvolveCommand.SaveThin(r, Name, md);
     }
 
     public (Action, Action) ThinPasses(RunDirectory md, int[] counts)

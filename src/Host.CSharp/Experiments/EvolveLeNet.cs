@@ -100,7 +100,7 @@ public sealed class LeNetModel : EvolveCommand.IPruningModel
 
     public Func<bool[][], double[]> Evaluator(FitnessForm form, int seed)
     {
-        var target = LeNetEvolution.target(cfg, full, set, LeNetEvolution.subset(train, settings.SubsetSize, seed));
+        var target = LeNetEvolution.target(cfg, full, set, Fitness.subset(train, settings.SubsetSize, seed));
         return masks => Fitness.evaluator(form, target, masks);
     }
 
@@ -108,17 +108,9 @@ public sealed class LeNetModel : EvolveCommand.IPruningModel
 
     public EvolveCommand.SeedMethod FineTune(string method, bool[] mask, int seed, RunDirectory md, TextWriter progress)
     {
-        var ft = settings.FineTune;
-        var seeded = new EvolutionSettings(settings.Genetic, settings.Form, settings.SubsetSize, settings.ValidationSize, settings.Train,
-            new ImageTrainConfig(ft.Epochs, ft.BatchSize, ft.EvalBatchSize, ft.Lr, ft.WeightDecay, ft.Schedule, ft.Patience, seed), settings.Kd);
-        var r = LeNetEvolution.fineTune(seeded, cfg, full, method, mask, set, train, val, test,
-            EvolveCommand.Log(progress, $"seed {seed} {method}", ft.Epochs, Stopwatch.StartNew()));
-        CheckpointFile.SaveTree(Path.Combine(md.Path, "model.safetensors"), r.Params, new Dictionary<string, string>
-        {
-            ["model"] = "LeNet-5 (thin)", ["kept"] = string.Join(",", r.Counts), ["method"] = method,
-        });
-        md.WriteText("epochs.csv", RunDirectory.Csv(r.Log));
-        return new EvolveCommand.SeedMethod(r.TestBefore, r.TestAfter, r.ValAfter, r.Counts, r.Cost.Params, r.Cost.Mults);
+        var r = LeNetEvolution.fineTune(settings, cfg, full, seed, method, mask, set, train, val, test,
+            EvolveCommand.Log(progress, $"seed {seed} {method}", settings.FineTune.Epochs, Stopwatch.StartNew()));
+        return EvolveCommand.SaveThin(r, Name, md);
     }
 
     public (Action, Action) ThinPasses(RunDirectory md, int[] counts)
