@@ -402,9 +402,9 @@ let ``every GFKD method runs end to end: split, teacher, transfer graphs, studen
     let train, test = Train.GfkdRegistry.split data 0
     Assert.Equal(42, train.Length)
     Assert.Empty(Set.intersect (set train) (set test))
-    let tr, va = Train.GfkdRegistry.teacherCarve data 0 train
-    Assert.True(Set.isSubset (set (Array.append tr va)) (set train))
-    let o = Train.Registry.trainGraph "GCN3_32" data 0 (Some 3) None tr va test ignore
+    let o, choice = Train.GfkdRegistry.trainTeacher "GCN3_32" data 0 (Some 3) train test (fun _ _ -> ())
+    Assert.True(choice.Epoch >= 0 && choice.Epoch < 3 && choice.Folds = Train.GfkdRegistry.TeacherFolds)
+    Assert.Equal(choice.Epoch + 1, o.Log.Length)
     let teacher = Train.GfkdRegistry.teacherOf "GCN3_32" data o.Tensors
     // the rebuilt teacher reproduces the trained one's test accuracy
     let b = Train.GraphTrainer.prepare data.Graphs test
@@ -427,8 +427,7 @@ let ``every GFKD method runs end to end: split, teacher, transfer graphs, studen
 let ``a fitting run checkpointed in pieces and resumed from a checkpoint ends exactly where one uninterrupted run does`` () =
     let data = toyDataset ()
     let train, _ = Train.GfkdRegistry.split data 0
-    let tr, va = Train.GfkdRegistry.teacherCarve data 0 train
-    let o = Train.Registry.trainGraph "GCN3_32" data 0 (Some 2) None tr va (snd (Train.GfkdRegistry.split data 0)) ignore
+    let o = Train.Registry.trainGraph "GCN3_32" data 0 (Some 2) None train [||] (snd (Train.GfkdRegistry.split data 0)) ignore
     let teacher = Train.GfkdRegistry.teacherOf "GCN3_32" data o.Tensors
     let fit = { Train.GfkdRegistry.defaultFitting 0.3 with Iterations = 7 }
     let nodes = NodeCountSource.Range(5, 9)

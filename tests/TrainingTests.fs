@@ -43,6 +43,29 @@ let ``Selection by validation loss: the chosen epoch has the lowest loss, ties t
         sel.BestEpoch = expected.Epoch && sel.Best = Some expected.Epoch && sel.BestLoss = expected.ValLoss)
 
 [<Fact>]
+let ``CvEpochs: the chosen epoch maximises the folds' mean validation accuracy (ties: lower mean loss, then earlier), over the epochs every fold reached`` () =
+    let fold = Gen.arrayOf (Gen.zip (Gen.choose (0, 3)) (Gen.choose (0, 3))) |> Gen.filter (fun a -> a.Length > 0)
+    let gen = Gen.choose (1, 4) |> Gen.bind (fun k -> Gen.arrayOfLength k fold)
+    Props.forAll gen (fun raws ->
+        let logs = raws |> Array.map logOf
+        let n = logs |> Array.map Array.length |> Array.min
+        let c = CvEpochs.choose ValidationMetric logs
+        // brute force over the truncated epochs, in quarters (exact integer sums, so ties are exact)
+        let sums e = raws |> Array.sumBy (fun r -> fst r.[e]), raws |> Array.sumBy (fun r -> snd r.[e])
+        let expected = [| 0 .. n - 1 |] |> Array.sortBy (fun e -> let m, l = sums e in -m, l, e) |> Array.head
+        let m, l = sums expected
+        c.Epoch = expected && c.Folds = logs.Length && abs (c.MeanValMetric - float m / 4.0 / float logs.Length) < 1e-12
+        && abs (c.MeanValLoss - float l / 4.0 / float logs.Length) < 1e-12)
+
+[<Fact>]
+let ``CvEpochs refuses logs without validation numbers or with misnumbered epochs`` () =
+    let noVal = [| [| { Epoch = 0; Lr = 0.01; TrainLoss = 0.0; TrainMetric = 0.0; ValLoss = nan; ValMetric = nan } |] |]
+    Assert.Throws<ArgumentException>(fun () -> CvEpochs.choose ValidationMetric noVal |> ignore) |> ignore
+    let shifted = [| logOf [| 1, 1; 2, 2 |]; logOf [| 1, 1; 2, 2 |] |> Array.map (fun e -> { e with Epoch = e.Epoch + 1 }) |]
+    Assert.Throws<ArgumentException>(fun () -> CvEpochs.choose ValidationMetric shifted |> ignore) |> ignore
+    Assert.Throws<ArgumentException>(fun () -> CvEpochs.meanLog [||] |> ignore) |> ignore
+
+[<Fact>]
 let ``Selection: snapshots are taken only for new bests and early stopping counts epochs since the best`` () =
     let log = logOf [| 1, 0; 2, 0; 2, 1; 1, 0; 0, 0 |]
     let mutable snaps = 0

@@ -11,7 +11,8 @@ let sw = System.Diagnostics.Stopwatch.StartNew()
 let root = GcnKd.Host.Data.DataRoot.Resolve(null)
 let data = GcnKd.Host.Data.GinFormat.Load(root, "MUTAG")
 let train, test = GfkdRegistry.split data 0
-let tr, va = GfkdRegistry.teacherCarve data 0 train
+// the teacher protocol of this probe (2026-12-06): epoch chosen on a 10 % carve of the 70 %
+let tr, va = Splits.carveValidation (Rng.create 104729) 0.1 (data.Graphs |> Array.map (fun g -> g.Label)) train
 let o = Registry.trainGraph "GCN5_64" data 0 None None tr va test ignore
 printfn "teacher test %.3f val %.3f (%.1fs)" o.TestAccuracy o.ValAccuracy sw.Elapsed.TotalSeconds
 let teacher = GfkdRegistry.teacherOf "GCN5_64" data o.Tensors

@@ -7,8 +7,7 @@ open GcnKd.Train
 
 let data = GcnKd.Host.Data.GinFormat.Load(GcnKd.Host.Data.DataRoot.Resolve null, "MUTAG")
 let train, test = GfkdRegistry.split data 0                       // GFKD's 70 / 30
-let tr, va = GfkdRegistry.teacherCarve data 0 train                // epoch selection inside the 70 %
-let outcome = Registry.trainGraph "GCN5_64" data 0 None None tr va test ignore
+let outcome, _ = GfkdRegistry.trainTeacher "GCN5_64" data 0 None train test (fun _ _ -> ())   // length by 5-fold CV inside the 70 %
 let teacher = GfkdRegistry.teacherOf "GCN5_64" data outcome.Tensors
 let realDensity = GfkdPriors.meanDensity (train |> Array.map (fun i -> data.Graphs.[i]))
 let gfkd = GfkdMethod.Gfkd StructureEstimator.Arm

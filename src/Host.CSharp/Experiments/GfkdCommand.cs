@@ -11,7 +11,7 @@ using Microsoft.FSharp.Core;
 namespace GcnKd.Host.Experiments;
 
 /// <summary>`gcnkd gfkd`: graph-free distillation of a graph classifier (shared/METHODS.md section 2). The split is
-/// GFKD's 70 / 30 (seed 0); the teacher is trained on the 70 % (epoch chosen on a 10 % carve of it) or loaded; per
+/// GFKD's 70 / 30 (seed 0); the teacher is trained on the 70 % (its length chosen by 5-fold CV inside it) or loaded; per
 /// seed, one method makes the transfer graphs (fitted fake graphs, random graphs, or the real 70 %) and every named
 /// student learns from them and is scored once on the real 30 %. Writes DIR/teacher/ (when trained here), per seed
 /// DIR/seed-S/ with fake.txt (GIN text), fit.csv, fit.safetensors (the fitting checkpoint), transfer.json and
@@ -76,7 +76,7 @@ public static class GfkdCommand
         progress.WriteLine($"  {dataset}: {train.Length} training graphs (mean {real.Average(g => g.Adj.Rows):F1} nodes, density {realDensity:F3}), {test.Length} test graphs" +
                            (OptionModule.IsSome(vocabulary) ? $", degree features ({vocabulary.Value.Length} values)" : ""));
 
-        // the teacher: loaded, or trained on the 70 % with its epoch chosen on a 10 % carve of it
+        // the teacher: loaded, or trained on the 70 % for a length chosen by cross-validation inside it
         FrozenTeacher teacher;
         int teacherParams;
         string ownTeacher = Path.Combine(dir.Path, "teacher", "model.safetensors");
@@ -91,11 +91,16 @@ public static class GfkdCommand
         }
         else
         {
-            var (tr, va) = GfkdRegistry.teacherCarve(data, 0, train).ToValueTuple();
-            progress.WriteLine($"  teacher: training {o.TeacherModel} (seed 0) on {tr.Length} graphs, epoch chosen on {va.Length}");
+            int folds = GfkdRegistry.TeacherFolds;
+            progress.WriteLine($"  teacher: training {o.TeacherModel} (seed 0) on {train.Length} graphs, its length chosen by {folds}-fold CV inside them");
             var epochs = OptionModule.IsSome(o.TeacherEpochs) ? FSharpOption<int>.Some(o.TeacherEpochs.Value) : FSharpOption<int>.None;
-            var outcome = Registry.trainGraph(o.TeacherModel, data, 0, epochs, FSharpOption<float>.None, tr, va, test, TrainCommand.Progress(progress, "teacher", 50));
-            dir.Sub("teacher").WriteRun(outcome, meta);
+            var onEpoch = FuncConvert.FromFunc<int, FSharpFunc<EpochLog, Unit>>(k =>
+                TrainCommand.Progress(progress, k < folds ? $"teacher fold {k + 1}/{folds}" : "teacher", 50));
+            var (outcome, choice) = GfkdRegistry.trainTeacher(o.TeacherModel, data, 0, epochs, train, test, onEpoch).ToValueTuple();
+            progress.WriteLine($"  teacher: {choice.Epoch + 1} epochs (mean validation accuracy {100 * choice.MeanValMetric:F2} over {choice.Folds} folds)");
+            var teacherDir = dir.Sub("teacher");
+            teacherDir.WriteRun(outcome, meta);
+            teacherDir.WriteConfig([("dataset", dataset), ("model", o.TeacherModel), ("protocol", meta["protocol"])], outcome.Config);
             teacher = GfkdRegistry.teacherOf(o.TeacherModel, data, outcome.Tensors);
             teacherParams = outcome.ParamCount;
         }

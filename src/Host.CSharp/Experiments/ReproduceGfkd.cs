@@ -71,7 +71,8 @@ public static class ReproduceGfkd
         string preamble =
             $"Produced by `gcnkd reproduce gfkd{(o.Quick ? " --quick" : "")}{string.Concat(only.Select(d => " --only " + d))}` on {DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}. " +
             "Graph classification, GIN text version of each dataset, GFKD's protocol: one stratified 70 / 30 split (seed 0); the teacher " +
-            "(GCN5_64 or GIN5_64, trained with seed 0 on the 70 %, its epoch chosen on a 10 % carve of it) is frozen; the 30 % is used " +
+            "(GCN5_64 or GIN5_64, seed 0) is trained on the whole 70 % for a number of epochs chosen by stratified 5-fold " +
+            "cross-validation inside the 70 % (best mean validation accuracy), then frozen; the 30 % is used " +
             "only to score each student once, after its last epoch (no model selection). Per seed (5), each method makes as many " +
             "transfer graphs as the 70 % holds and both students (GCN3_32, GIN3_32) learn from the same graphs: student-real on the " +
             "real 70 %'s labels, kd-real by KD on the real 70 % (the upper reference), RandG (random graphs of the real density with " +
