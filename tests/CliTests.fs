@@ -21,6 +21,16 @@ let ``bench options parse into a typed command`` () =
     | other -> failwithf "unexpected %A" other
 
 [<Fact>]
+let ``quickstart parses with its defaults and its options`` () =
+    match (Cli.parse [| "quickstart" |]).Command with
+    | Command.RunQuickstart q -> Assert.Equal({ QuickstartOptions.Dataset = "MUTAG"; Data = None; Out = "runs/quickstart" }, q)
+    | c -> failwithf "unexpected %A" c
+    match (Cli.parse [| "quickstart"; "--dataset"; "PTC_MR"; "--data"; "d"; "--out"; "o" |]).Command with
+    | Command.RunQuickstart q -> Assert.Equal({ QuickstartOptions.Dataset = "PTC_MR"; Data = Some "d"; Out = "o" }, q)
+    | c -> failwithf "unexpected %A" c
+    usageError [| "quickstart"; "--epochs"; "3" |] |> ignore
+
+[<Fact>]
 let ``bad values and unknown commands give one clear message`` () =
     Assert.Contains("--runs must be at least 5", usageError [| "bench"; "--runs"; "3" |])
     Assert.Contains("--threads must be a positive integer", usageError [| "--threads"; "0"; "bench" |])

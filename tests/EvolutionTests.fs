@@ -273,28 +273,52 @@ let ``fitness forms reward removal and low loss, and a mask that empties a group
 
 // ---------------------------------------------------------------- GNN structures
 
-let private ginViable (cfg: GinConfig) = viableMask (GinPruning.structure cfg)
+/// For random viable masks of a graph model with batch norms: thinning equals zeroing the removed units, in eval
+/// mode (trained-looking running statistics) and train mode; `extra` checks the thin config, params and state.
+let private thinEqualsZeroed (s: PrunableStructure) (resize: int[] -> 'C) (init: Rng -> 'P) (initState: unit -> 'S)
+                             (forward: 'C -> 'P -> 'S -> ForwardContext -> GraphBatch -> Tensor -> ModelOutput * 'S) (cfg: 'C)
+                             (batchOf: GraphBatch -> GraphBatch) (extra: bool[] -> 'C -> 'P -> 'S -> bool) =
+    Props.forAll (Gen.zip Props.seed (viableMask s)) (fun (seed, mask) ->
+        let k = Rng.splitN 4 (Rng.create seed)
+        let b = batchOf (ModelTests.randomBatch seed [ 4; 7; 5 ])
+        let x = Tensor.randn k.[0] [| b.NumNodes; 5 |]
+        let p = init k.[1]
+        let _, st = forward cfg p (initState ()) (ForwardContext.Train k.[2]) b x
+        let thinCfg = resize (Prunable.keptCounts s mask)
+        let thinP, thinS = Thinning.thin s mask (p, st)
+        let zeroP, zeroS = Thinning.zeroRemoved s mask (p, st)
+        let run c q r ctx = (fst (forward c q r ctx b x)).Logits
+        close (run cfg zeroP zeroS ForwardContext.Eval) (run thinCfg thinP thinS ForwardContext.Eval)
+        && close (run cfg zeroP zeroS (ForwardContext.Train k.[3])) (run thinCfg thinP thinS (ForwardContext.Train k.[3]))
+        && extra mask thinCfg thinP thinS)
 
 [<Fact>]
 let ``a thin GIN computes what the full one does with the removed channels zeroed, running statistics thinned too`` () =
     let cfg = { Gin.config 5 3 with Width = 6; NumLayers = 3; FinalDropout = 0.0f }
     let s = GinPruning.structure cfg
     Assert.Equal<string list>([ "gin1.mlp1"; "gin1"; "gin2.mlp1"; "gin2" ], s.Groups |> List.map (fun g -> g.Name))
-    Props.forAll (Gen.zip Props.seed (ginViable cfg)) (fun (seed, mask) ->
-        let k = Rng.splitN 4 (Rng.create seed)
-        let b = ModelTests.randomBatch seed [ 4; 7; 5 ]
-        let x = Tensor.randn k.[0] [| b.NumNodes; 5 |]
-        // trained-looking running statistics, so that eval mode reads them
-        let p = Gin.init cfg k.[1]
-        let _, st = Gin.forward cfg p (Gin.initState cfg) (ForwardContext.Train k.[2]) b x
-        let thinCfg = GinPruning.resize cfg (Prunable.keptCounts s mask)
-        let thinP, thinS = Thinning.thin s mask (p, st)
-        let zeroP, zeroS = Thinning.zeroRemoved s mask (p, st)
-        let run c q r ctx = (fst (Gin.forward c q r ctx b x)).Logits
-        close (run cfg zeroP zeroS ForwardContext.Eval) (run thinCfg thinP thinS ForwardContext.Eval)
-        && close (run cfg zeroP zeroS (ForwardContext.Train k.[3])) (run thinCfg thinP thinS (ForwardContext.Train k.[3]))
-        && Tree.count thinP = int (ModelCost.gin { Nodes = 1; Edges = 1; Graphs = 1 } thinCfg).Params
+    thinEqualsZeroed s (GinPruning.resize cfg) (Gin.init cfg) (fun () -> Gin.initState cfg) Gin.forward cfg id (fun _ thinCfg thinP thinS ->
+        Tree.count thinP = int (ModelCost.gin { Nodes = 1; Edges = 1; Graphs = 1 } thinCfg).Params
         && thinS.Layers.[1].Norm.Mean.Shape = [| List.last (Gin.layerWidths thinCfg).[1] |])
+
+[<Fact>]
+let ``a thin GFKD-family GCN computes what the full one does with the removed (residual-tied) channels zeroed`` () =
+    let cfg = { GfkdFamily.create "GCN3_32" 5 3 with Width = 6; NumLayers = 4; FinalDropout = 0.0f }
+    let s = GfkdPruning.structure cfg
+    Assert.Equal<string list>([ "channels" ], s.Groups |> List.map (fun g -> g.Name))
+    thinEqualsZeroed s (GfkdPruning.resize cfg) (GfkdFamily.init cfg) (fun () -> GfkdFamily.initState cfg) GfkdFamily.forward cfg
+        (GfkdFamily.prepareBatch cfg) (fun mask thinCfg thinP _ ->
+            Tree.count thinP = int (ModelCost.gfkdGcn { Nodes = 1; Edges = 1; Graphs = 1 } thinCfg).Params
+            && thinCfg.Width = Array.sumBy (fun b -> if b then 1 else 0) mask)
+
+[<Fact>]
+let ``GCN3_32 costs match the hand count, and GIN-block models are refused by the GCN pruning`` () =
+    // 7 features, 2 classes, a graph of 18 nodes with 58 adjacency entries (self-loops included)
+    let c = ModelCost.gfkdGcn { Nodes = 18; Edges = 58; Graphs = 1 } (GfkdFamily.create "GCN3_32" 7 2)
+    Assert.Equal((7L * 32L + 32L) + 64L + (32L * 32L + 32L) + 64L + (32L * 2L + 2L), c.Params)
+    Assert.Equal((18L * 7L * 32L + 58L * 7L + 18L * 32L) + (18L * 32L * 32L + 58L * 32L + 18L * 32L) + 32L * 2L, c.Mults)
+    Assert.Throws<ArgumentException>(fun () -> GfkdPruning.structure (GfkdFamily.create "GIN3_32" 7 2) |> ignore) |> ignore
+    Assert.Throws<ArgumentException>(fun () -> GfkdPruning.resize (GfkdFamily.create "GCN3_32" 7 2) [| 33 |] |> ignore) |> ignore
 
 [<Fact>]
 let ``a thin GAT computes what the full one does with the removed heads and channels zeroed`` () =

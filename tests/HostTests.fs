@@ -32,6 +32,34 @@ let ``reproduce teachers --quick trains every row on the real data and writes bo
             Assert.True(File.Exists(Path.Combine(d, f)), sprintf "%s missing in %s" f d)
     Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp*", SearchOption.AllDirectories))
 
+/// The quickstart's steps shortened to a few epochs and iterations (the real ones take minutes).
+let private tinyQuickstart =
+    { Train.Quickstart.defaults with
+        TeacherEpochs = 2; StudentEpochs = 2; FitIterations = 3; FakeEpochs = 2; FineTuneEpochs = 2; SubsetSize = 40
+        Genetic = { Train.Quickstart.defaults.Genetic with Population = 4; Generations = 2 } }
+
+[<Fact>]
+let ``quickstart runs every step on MUTAG and leaves the table, a loadable checkpoint per model and the GA's generations`` () =
+    use dir = new TempDir()
+    let out = Path.Combine(dir.Path, "qs")
+    let r = QuickstartCommand.Execute({ QuickstartOptions.Dataset = "MUTAG"; Data = Some dataRoot.Value.Path; Out = out }, tinyQuickstart, TextWriter.Null)
+    Assert.Equal<string list>([ "teacher"; "student alone"; "KD"; "LSP"; "GFKD"; "pruned KD student" ], r.Rows |> List.map (fun x -> x.Step))
+    Assert.Equal((131, 57), (r.TrainGraphs, r.TestGraphs))
+    use json = JsonDocument.Parse(File.ReadAllText(Path.Combine(out, "summary.json")))
+    Assert.Equal(6, json.RootElement.GetProperty("rows").GetArrayLength())
+    Assert.Contains("| pruned KD student |", File.ReadAllText(Path.Combine(out, "summary.md")))
+    Assert.Equal(3, File.ReadAllLines(Path.Combine(out, "generations.csv")).Length)
+    Assert.Contains("done in", File.ReadAllText(Path.Combine(out, "log.txt")))
+    // each checkpoint holds its model's parameters (the pruned one fewer than the student's)
+    let count name = GcnKd.Host.Checkpoints.CheckpointFile.Load(Path.Combine(out, name + ".safetensors")).Tensors |> Seq.filter (fun struct (n: string, _) -> not (n.StartsWith "state.")) |> Seq.sumBy (fun struct (_, t: Tensor) -> t.Numel)
+    for row, name in List.zip r.Rows [ "teacher"; "student"; "kd"; "lsp"; "gfkd"; "pruned" ] do
+        Assert.Equal(row.Params, count name)
+        Assert.InRange(row.Test, 0.0, 1.0)
+    Assert.True(r.Rows.[5].Params <= r.Rows.[2].Params)
+    Assert.Empty(Directory.GetFiles(out, "*.tmp*", SearchOption.AllDirectories))
+    userErrorMessage [ "--dataset Cora"; "MUTAG" ] (fun () ->
+        QuickstartCommand.Execute({ QuickstartOptions.Dataset = "Cora"; Data = Some dataRoot.Value.Path; Out = out }, tinyQuickstart, TextWriter.Null)) |> ignore
+
 let private trainOptions dataset model out =
     { TrainOptions.Dataset = dataset; Model = model; Protocol = KFold 10; Seed = 0; Seeds = 1; Epochs = Some 1; Points = None; TrainSize = None; ValFraction = None; Dropout = None
       Data = Some dataRoot.Value.Path; Out = out }

@@ -190,9 +190,21 @@ type ReproduceArgs =
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "where the table goes (default experiments/results)."
 
+type QuickstartArgs =
+    | Dataset of name: string
+    | Data of dir: string
+    | Out of dir: string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Dataset _ -> "graph classification dataset (default MUTAG; PTC_MR, PROTEINS or IMDB-BINARY take longer)."
+            | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
+            | Out _ -> "run directory (default runs/quickstart): summary.md / .json, one checkpoint per model, the GA's generations."
+
 [<RequireSubcommand>]
 type GcnKdArgs =
     | [<AltCommandLine("-t"); Inherit>] Threads of count: int
+    | [<CliPrefix(CliPrefix.None)>] Quickstart of ParseResults<QuickstartArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Distill of ParseResults<DistillArgs>
@@ -203,6 +215,7 @@ type GcnKdArgs =
         member a.Usage =
             match a with
             | Threads _ -> "kernel threads (default: all cores). Results do not depend on it."
+            | Quickstart _ -> "a few minutes on MUTAG: a teacher, a student alone, by KD and by LSP, a GFKD student from fake graphs, and the KD student pruned by the genetic algorithm; one summary table."
             | Bench _ -> "time GcnKd's kernels and a GCN training step (compare with experiments/bench/torch_reference.py)."
             | Train _ -> "train a model on a dataset under its standard protocol; writes checkpoints and metrics."
             | Distill _ -> "distil a trained teacher into a small student (student alone, KD, FitNet, AT or LSP)."
@@ -255,9 +268,12 @@ type EvolveCliOptions =
       Form: GcnKd.Evolution.FitnessForm option; Epochs: int option; FineTuneEpochs: int option; KdTemperature: float32 option; Lsp: bool
       Teacher: string option; TrainSize: int option; Resume: bool; Data: string option; Out: string }
 
+type QuickstartOptions = { Dataset: string; Data: string option; Out: string }
+
 type ReproduceOptions = { Table: string; Quick: bool; Resume: bool; Only: string list; Data: string option; Out: string }
 
 type Command =
+    | RunQuickstart of QuickstartOptions
     | RunBench of BenchOptions
     | RunTrain of TrainOptions
     | RunDistill of DistillCliOptions
@@ -283,6 +299,9 @@ let parse (argv: string[]) : Parsed =
         let threads = r.TryGetResult Threads |> Option.map (positive "--threads")
         let command =
             match r.GetSubCommand() with
+            | Quickstart q ->
+                RunQuickstart { Dataset = q.GetResult(QuickstartArgs.Dataset, defaultValue = "MUTAG"); Data = q.TryGetResult QuickstartArgs.Data
+                                Out = q.GetResult(QuickstartArgs.Out, defaultValue = "runs/quickstart") }
             | Bench b ->
                 let runs = b.GetResult(Runs, defaultValue = 10) |> positive "--runs"
                 if runs < 5 then raise (InvalidValue(sprintf "--runs must be at least 5 (a median needs them), got %d" runs))

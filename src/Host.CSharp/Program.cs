@@ -20,6 +20,9 @@ public static class Program
                 case GcnKd.Cli.Command.Usage usage:
                     (usage.isError ? Console.Error : Console.Out).WriteLine(usage.text);
                     return usage.isError ? 2 : 0;
+                case GcnKd.Cli.Command.RunQuickstart quickstart:
+                    Console.WriteLine(DeviceReport.Line());
+                    return QuickstartCommand.Run(quickstart.Item);
                 case GcnKd.Cli.Command.RunBench bench:
                     Console.WriteLine(DeviceReport.Line());
                     return BenchRunner.Run(bench.Item);

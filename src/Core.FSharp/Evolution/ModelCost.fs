@@ -52,6 +52,17 @@ module ModelCost =
         sum [ for i, o in List.pairwise widths ->
                   add (linear g.Nodes i o cfg.Bias) { Params = 0L; Mults = int64 g.Edges * int64 (min i o) } ]
 
+    /// A GCN-conv model of the GFKD family (GCN5_64, GCN3_32) on a batch of graphs (`Edges` with the self-loops):
+    /// per layer the GCN product and aggregation, then its batch norm on every node (the residual sums and the
+    /// sum readout multiply nothing), and the linear head on the pooled features.
+    let gfkdGcn (g: GraphSize) (cfg: GfkdConfig) =
+        if cfg.Conv <> GcnConv then invalidArg "cfg" (sprintf "ModelCost.gfkdGcn: %s is not a GCN-conv model" cfg.Name)
+        let widths = cfg.InFeatures :: List.replicate (cfg.NumLayers - 1) cfg.Width
+        sum [ for i, o in List.pairwise widths do
+                  yield add (linear g.Nodes i o true) { Params = 0L; Mults = int64 g.Edges * int64 (min i o) }
+                  yield batchNorm g.Nodes o
+              yield linear g.Graphs cfg.Width cfg.NumClasses true ]
+
     /// A GAT on one graph (`Edges` with the self-loops): projection, two scores per node and head, weighted
     /// aggregation of every head's features, residual projections.
     let gat (g: GraphSize) (cfg: GatConfig) =

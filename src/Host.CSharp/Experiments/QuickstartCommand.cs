@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using GcnKd.Host.Checkpoints;
+using GcnKd.Host.Errors;
+using GcnKd.Report;
+using GcnKd.Train;
+using Microsoft.FSharp.Core;
+
+namespace GcnKd.Host.Experiments;
+
+/// <summary>`gcnkd quickstart`: <see cref="Quickstart.run"/> on MUTAG (or another graph-classification dataset)
+/// from the data root, with its progress on the console and a run directory: summary.md and summary.json (the
+/// table), one checkpoint per model (teacher, student, kd, lsp, gfkd, pruned), generations.csv (the GA's fitness)
+/// and log.txt.</summary>
+public static class QuickstartCommand
+{
+    public static int Run(GcnKd.Cli.QuickstartOptions o)
+    {
+        var r = Execute(o, Quickstart.defaults, Console.Out);
+        Console.WriteLine();
+        Console.Write(Markdown(r));
+        Console.WriteLine($"results in {Path.GetFullPath(o.Out)}");
+        return 0;
+    }
+
+    static string Title(QuickstartResult r) => $"GcnKd quickstart on {r.Dataset}";
+
+    static string Markdown(QuickstartResult r) =>
+        QuickstartTable.markdown(Title(r), QuickstartTable.preamble(r.Dataset, r.TrainGraphs, r.TestGraphs), r.Rows);
+
+    public static QuickstartResult Execute(GcnKd.Cli.QuickstartOptions o, QuickstartSettings settings, TextWriter progress)
+    {
+        var root = Data.DataRoot.Resolve(OptionModule.IsSome(o.Data) ? o.Data.Value : null);
+        string dataset = DatasetCatalog.Canonical(o.Dataset);
+        if (!ReproduceGfkd.Datasets.Contains(dataset))
+            throw new GcnKdUserError($"--dataset {o.Dataset}: the quickstart runs on {string.Join(", ", ReproduceGfkd.Datasets)}");
+        var data = DatasetCatalog.LoadGraph(root, dataset);
+        var dir = new RunDirectory(o.Out);
+        var log = new StringWriter();
+        var clock = Stopwatch.StartNew();
+        void Line(string s)
+        {
+            string l = $"[{clock.Elapsed:mm\\:ss}] {s}";
+            progress.WriteLine(l);
+            log.WriteLine(l);
+        }
+        var r = Quickstart.run(settings, data, FuncConvert.FromAction<string>(Line));
+        foreach (var (name, tensors) in r.Checkpoints.Select(c => (c.Item1, c.Item2)))
+            CheckpointFile.Save(Path.Combine(dir.Path, name + ".safetensors"), tensors.Select(t => (t.Item1, t.Item2)),
+                new Dictionary<string, string> { ["dataset"] = dataset, ["quickstart_model"] = name });
+        dir.WriteText("summary.md", Markdown(r));
+        dir.WriteText("summary.json", QuickstartTable.json(Title(r), r.Rows));
+        dir.WriteText("generations.csv", "generation,best,mean,best_kept\n" + string.Concat(r.Generations.Select(g =>
+            FormattableString.Invariant($"{g.Generation + 1},{g.Best:R},{g.Mean:R},{g.BestKept}\n"))));
+        Line($"done in {clock.Elapsed.TotalSeconds:F0} s");
+        dir.WriteText("log.txt", log.ToString());
+        return r;
+    }
+}
