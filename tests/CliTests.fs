@@ -138,3 +138,44 @@ let ``evolve names the expected values of every bad option`` () =
     Assert.Contains("--population must be at least 2, got 1", run [| "--population"; "1" |])
     Assert.Contains("--kd must be a positive temperature, got 0", run [| "--kd"; "0" |])
     Assert.Contains("--generations must be a positive integer, got 0", run [| "--generations"; "0" |])
+
+// ---------------------------------------------------------------- config files
+
+let private withFile (files: (string * string) list) =
+    fun (path: string) -> match List.tryFind (fst >> (=) path) files with Some (_, t) -> Ok t | None -> Error (sprintf "config %s: cannot be read" path)
+
+[<Fact>]
+let ``a config file gives a command's options; the command line overrides them and replaces repeated lists`` () =
+    let cfg = """{ "command": "gfkd", "dataset": "MUTAG", "method": "gfkd-arm", "student": ["GCN3_32", "GIN3_32"], "seeds": 5, "resume": true, "released": false, "out": "runs/x" }"""
+    let read = withFile [ "exp.json", cfg ]
+    match (CliConfig.parse read [| "--config"; "exp.json" |]).Command with
+    | Command.RunGfkd g ->
+        Assert.Equal(("MUTAG", "gfkd-arm", 5, true, false, "runs/x"), (g.Dataset, g.Method, g.Seeds, g.Resume, g.Released, g.Out))
+        Assert.Equal<string list>([ "GCN3_32"; "GIN3_32" ], g.Students)
+    | c -> failwithf "unexpected %A" c
+    match (CliConfig.parse read [| "-t"; "1"; "gfkd"; "--config"; "exp.json"; "--seeds"; "2"; "--student"; "GIN3_32" |]) with
+    | { Threads = Some 1; Command = Command.RunGfkd g } ->
+        Assert.Equal((2, "MUTAG"), (g.Seeds, g.Dataset))
+        Assert.Equal<string list>([ "GIN3_32" ], g.Students)
+    | p -> failwithf "unexpected %A" p
+    // without a config, parsing is unchanged
+    Assert.Equal(Cli.parse [| "quickstart" |], CliConfig.parse read [| "quickstart" |])
+
+[<Fact>]
+let ``config mistakes name the file and what was expected`` () =
+    let err files argv =
+        match (CliConfig.parse (withFile files) argv).Command with
+        | Usage(text, true) -> text
+        | c -> failwithf "expected a usage error, got %A" c
+    let contains (frag: string) (text: string) = Assert.True(text.Contains frag, sprintf "expected '%s' in: %s" frag text)
+    err [] [| "--config"; "missing.json" |] |> contains "config missing.json: cannot be read"
+    err [ "a.json", "{ not json" ] [| "--config"; "a.json" |] |> contains "config a.json: not valid JSON"
+    err [ "a.json", "[1, 2]" ] [| "--config"; "a.json" |] |> contains "expected a JSON object"
+    err [ "a.json", """{ "dataset": { "x": 1 } }""" ] [| "train"; "--config"; "a.json" |] |> contains "option \"dataset\""
+    err [ "a.json", """{ "--dataset": "MUTAG" }""" ] [| "train"; "--config"; "a.json" |] |> contains "without dashes"
+    err [ "a.json", """{ "command": "gfkd" }""" ] [| "train"; "--config"; "a.json" |] |> contains "the config is for \"gfkd\""
+    err [ "a.json", """{ "dataset": "MUTAG" }""" ] [| "--config"; "a.json" |] |> contains "names no \"command\""
+    err [] [| "train"; "--config" |] |> contains "--config needs a file name"
+    err [ "a.json", "{}" ] [| "--config"; "a.json"; "--config"; "a.json" |] |> contains "more than once"
+    // an option the command does not have is refused by the schema
+    err [ "a.json", """{ "command": "quickstart", "epochs": 3 }""" ] [| "--config"; "a.json" |] |> contains "--epochs"

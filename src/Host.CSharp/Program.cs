@@ -2,6 +2,7 @@ using GcnKd.Host.Bench;
 using GcnKd.Host.Errors;
 using GcnKd.Host.Experiments;
 using GcnKd.Host.Runtime;
+using Microsoft.FSharp.Core;
 
 namespace GcnKd.Host;
 
@@ -9,9 +10,19 @@ namespace GcnKd.Host;
 /// (0 success, 1 a run failed, 2 a user mistake: one clear message, never a stack trace).</summary>
 public static class Program
 {
+    /// <summary>A config file's text, or why it cannot be read.</summary>
+    static FSharpResult<string, string> ReadConfig(string path)
+    {
+        try { return FSharpResult<string, string>.NewOk(File.ReadAllText(path)); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return FSharpResult<string, string>.NewError($"config {path}: cannot be read ({e.Message})");
+        }
+    }
+
     public static int Main(string[] args)
     {
-        var parsed = GcnKd.Cli.parse(args);
+        var parsed = GcnKd.CliConfig.parse(FuncConvert.FromFunc<string, FSharpResult<string, string>>(ReadConfig), args);
         try
         {
             if (parsed.Threads is { } threads) GcnKd.Threads.Count = threads.Value;
