@@ -201,6 +201,13 @@ type QuickstartArgs =
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "run directory (default runs/quickstart): summary.md / .json, one checkpoint per model, the GA's generations."
 
+type ReportArgs =
+    | [<MainCommand; Mandatory>] Dir of dir: string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Dir _ -> "a run directory of train, distill, gfkd or evolve (holding its config.json or metrics.json)."
+
 [<RequireSubcommand>]
 type GcnKdArgs =
     | [<AltCommandLine("-t"); Inherit>] Threads of count: int
@@ -211,6 +218,7 @@ type GcnKdArgs =
     | [<CliPrefix(CliPrefix.None)>] Gfkd of ParseResults<GfkdArgs>
     | [<CliPrefix(CliPrefix.None)>] Evolve of ParseResults<EvolveArgs>
     | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
+    | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -222,6 +230,7 @@ type GcnKdArgs =
             | Gfkd _ -> "graph-free distillation: fit fake graphs to a frozen graph classifier, then distil a student on them."
             | Evolve _ -> "evolutionary compression: a genetic search removes filters and hidden units, the thin network is fine-tuned."
             | Reproduce _ -> "rerun a results table (experiments/results/NAME.md and .json)."
+            | Report _ -> "(re)build DIR/report.html (config, final metrics, learning curves as inline SVG) from what a run directory holds."
 
 type BenchOptions = { Json: string option; Cases: string list; Runs: int; List: bool; Data: string option }
 
@@ -272,6 +281,9 @@ type QuickstartOptions = { Dataset: string; Data: string option; Out: string }
 
 type ReproduceOptions = { Table: string; Quick: bool; Resume: bool; Only: string list; Data: string option; Out: string }
 
+/// `gcnkd report DIR`.
+type ReportOptions = { Dir: string }
+
 type Command =
     | RunQuickstart of QuickstartOptions
     | RunBench of BenchOptions
@@ -280,6 +292,7 @@ type Command =
     | RunGfkd of GfkdCliOptions
     | RunEvolve of EvolveCliOptions
     | RunReproduce of ReproduceOptions
+    | RunReport of ReportOptions
     /// --help or a usage error: the text to print and whether it is an error.
     | Usage of text: string * isError: bool
 
@@ -454,6 +467,10 @@ let parse (argv: string[]) : Parsed =
                 if not only.IsEmpty && table <> "gfkd" then raise (InvalidValue(sprintf "--only applies to reproduce gfkd, not %s" table))
                 RunReproduce { Table = table; Quick = r.Contains Quick; Resume = r.Contains ReproduceArgs.Resume; Only = only; Data = r.TryGetResult ReproduceArgs.Data
                                Out = r.GetResult(ReproduceArgs.Out, defaultValue = "experiments/results") }
+            | Report r ->
+                let dir = r.GetResult Dir
+                if System.String.IsNullOrWhiteSpace dir then raise (InvalidValue "report: the run directory must not be empty")
+                RunReport { Dir = dir }
             | Threads _ -> Usage(parser.PrintUsage(), true)
         { Threads = threads; Command = command }
     with

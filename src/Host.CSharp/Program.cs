@@ -49,6 +49,9 @@ public static class Program
                 case GcnKd.Cli.Command.RunEvolve evolve:
                     Console.WriteLine(DeviceReport.Line());
                     return EvolveCommand.Run(evolve.Item);
+                case GcnKd.Cli.Command.RunReport report:
+                    Console.WriteLine($"wrote {new RunDirectory(report.Item.Dir).WriteReport()}");
+                    return 0;
                 case GcnKd.Cli.Command.RunReproduce reproduce:
                     Console.WriteLine(DeviceReport.Line());
                     return ReproduceCommand.Run(reproduce.Item);

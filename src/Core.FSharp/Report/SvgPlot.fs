@@ -13,7 +13,9 @@ let private palette = [| "#1f77b4"; "#d62728"; "#2ca02c"; "#ff7f0e"; "#9467bd"; 
 
 let private inv (f: float) = f.ToString("0.###", CultureInfo.InvariantCulture)
 
-let private escape (s: string) = s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;")
+/// Text made safe for XML and HTML, in element content and in quoted attribute values alike.
+let escape (s: string) =
+    s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\"", "&quot;").Replace("'", "&#39;")
 
 /// About five round tick values covering [lo, hi].
 let ticks (lo: float) (hi: float) =

@@ -2,6 +2,7 @@ using System.Globalization;
 using GcnKd.Host.Checkpoints;
 using GcnKd.Host.Data;
 using GcnKd.Host.Errors;
+using GcnKd.Host.Runtime;
 using GcnKd.Train;
 using Microsoft.FSharp.Collections;
 using Microsoft.FSharp.Core;
@@ -18,7 +19,7 @@ public static class DistillCommand
 
     public static int Run(GcnKd.Cli.DistillCliOptions o)
     {
-        var s = Execute(o, Console.Out);
+        var s = ProgressBar.OnConsole(w => Execute(o, w));
         Console.WriteLine($"{s.Dataset} {s.Method} {s.Kernel}: student test accuracy {100 * s.Mean:F2} ± {100 * s.Std:F2} over {s.N} seed(s) " +
                           $"({s.StudentParams} parameters; teacher {100 * s.TeacherTest:F2} with {s.TeacherParams}); results in {Path.GetFullPath(o.Out)}");
         return 0;
@@ -43,6 +44,7 @@ public static class DistillCommand
         var options = new DistillOptions(defaults.Pairs, o.Lambda,
             OptionModule.IsSome(o.DistillEpochs) ? DistillSchedule.NewFirstEpochs(o.DistillEpochs.Value) : defaults.Schedule);
         var epochs = OptionModule.IsSome(o.Epochs) ? FSharpOption<int>.Some(o.Epochs.Value) : FSharpOption<int>.None;
+        int EpochsOr(int preset) => OptionModule.IsSome(o.Epochs) ? o.Epochs.Value : preset;   // for the progress bars
         var dir = new RunDirectory(o.Out);
         var (name, kernel) = DistillMethodModule.describe(method).ToValueTuple();
         var runs = new List<RunOutcome>();
@@ -54,6 +56,7 @@ public static class DistillCommand
             int numPoints = OptionModule.IsSome(o.Points) ? o.Points.Value : DatasetCatalog.DefaultPoints;
             var data = DatasetCatalog.LoadPoints(root, dataset, numPoints);
             var (train, val) = TrainCommand.PointParts(data, OptionModule.IsSome(o.TrainSize) ? o.TrainSize.Value : null);
+            int total = Registry.pointTrainConfig("dgcnn", 0, epochs).Epochs;
             var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"MNIST train/test, {numPoints} points, {train.Length} training / {val.Length} validation / {data.Test.Length} test clouds" };
             Tuple<DgcnnParams, DgcnnState> teacher;
             if (OptionModule.IsSome(o.Teacher))
@@ -67,7 +70,7 @@ public static class DistillCommand
             else
             {
                 progress.WriteLine("  teacher: training (seed 0)");
-                var outcome = Registry.trainPoints("dgcnn", data, 0, epochs, train, val, TrainCommand.Progress(progress, "teacher", 1));
+                var outcome = Registry.trainPoints("dgcnn", data, 0, epochs, train, val, TrainCommand.Progress(progress, "teacher", 1, total));
                 dir.Sub("teacher").WriteRun(outcome, meta);
                 teacher = DistillRegistry.pointTeacherOf(data, outcome.Tensors);
                 teacherTest = outcome.TestAccuracy;
@@ -75,7 +78,7 @@ public static class DistillCommand
             teacherParams = Tree.count(teacher.Item1);
             progress.WriteLine($"  teacher: {teacherParams} parameters, test accuracy {100 * teacherTest:F2}");
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
-                runs.Add(Student(DistillRegistry.distillPoints(data, teacher.Item1, teacher.Item2, method, options, s, epochs, train, val, TrainCommand.Progress(progress, $"seed {s}", 1)), s, dir, meta, progress));
+                runs.Add(Student(DistillRegistry.distillPoints(data, teacher.Item1, teacher.Item2, method, options, s, epochs, train, val, TrainCommand.Progress(progress, $"seed {s}", 1, total)), s, dir, meta, progress));
         }
         else if (inductive)
         {
@@ -87,26 +90,27 @@ public static class DistillCommand
                 teacher = LoadTeacher(o.Teacher.Value, DistillRegistry.inductiveTeacherTemplate(data), progress);
                 teacherTest = DistillRegistry.inductiveTeacherTest(data, teacher);
             }
-            else (teacher, teacherTest) = TrainTeacher(DistillRegistry.trainInductiveTeacher(data, 0, epochs, TrainCommand.Progress(progress, "teacher", 25)), dir, meta, progress);
+            else (teacher, teacherTest) = TrainTeacher(DistillRegistry.trainInductiveTeacher(data, 0, epochs, TrainCommand.Progress(progress, "teacher", 25, EpochsOr(Registry.inductivePreset("gat").Epochs))), dir, meta, progress);
             var teacherOut = DistillRegistry.inductiveTeacherOutputs(data, teacher);
             teacherParams = Tree.count(teacher);
             progress.WriteLine($"  teacher: {teacherParams} parameters, test micro-F1 {100 * teacherTest:F2}");
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
-                runs.Add(Student(DistillRegistry.distillInductive(data, teacherOut, teacherParams, method, options, s, epochs, TrainCommand.Progress(progress, $"seed {s}", 25)), s, dir, meta, progress));
+                runs.Add(Student(DistillRegistry.distillInductive(data, teacherOut, teacherParams, method, options, s, epochs, TrainCommand.Progress(progress, $"seed {s}", 25, EpochsOr(Registry.inductivePreset("gat-student").Epochs))), s, dir, meta, progress));
         }
         else
         {
             var data = DatasetCatalog.LoadNode(root, dataset);
             var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"Planetoid split {data.Train.Length}/{data.Val.Length}/{data.Test.Length}" };
+            int total = EpochsOr(Registry.nodePreset("gat").Epochs);
             var teacher = OptionModule.IsSome(o.Teacher)
                 ? LoadTeacher(o.Teacher.Value, DistillRegistry.nodeTeacherTemplate(data), progress)
-                : TrainTeacher(DistillRegistry.trainNodeTeacher(data, 0, epochs, TrainCommand.Progress(progress, "teacher", 50)), dir, meta, progress).Params;
+                : TrainTeacher(DistillRegistry.trainNodeTeacher(data, 0, epochs, TrainCommand.Progress(progress, "teacher", 50, total)), dir, meta, progress).Params;
             var teacherOut = DistillRegistry.teacherOutputs(data, teacher);
             teacherTest = NodeTrainer.evaluate(teacherOut.Logits, data.Labels, data.Test).Item2;
             teacherParams = Tree.count(teacher);
             progress.WriteLine($"  teacher: {teacherParams} parameters, test accuracy {100 * teacherTest:F2}");
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
-                runs.Add(Student(DistillRegistry.distillNode(data, teacherOut, teacherParams, method, options, s, epochs, TrainCommand.Progress(progress, $"seed {s}", 50)), s, dir, meta, progress));
+                runs.Add(Student(DistillRegistry.distillNode(data, teacherOut, teacherParams, method, options, s, epochs, TrainCommand.Progress(progress, $"seed {s}", 50, total)), s, dir, meta, progress));
         }
         var acc = runs.Select(r => r.TestAccuracy).ToArray();
         var (mean, std) = global::GcnKd.Train.Summary.meanStd(acc).ToValueTuple();
@@ -131,6 +135,7 @@ public static class DistillCommand
             w.WriteEndArray();
             w.WriteEndObject();
         });
+        dir.WriteReport();
         return summary;
     }
 

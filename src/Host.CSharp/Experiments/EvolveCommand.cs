@@ -6,6 +6,7 @@ using GcnKd.Evolution;
 using GcnKd.Host.Checkpoints;
 using GcnKd.Host.Data;
 using GcnKd.Host.Errors;
+using GcnKd.Host.Runtime;
 using GcnKd.Train;
 using Microsoft.FSharp.Core;
 
@@ -33,7 +34,7 @@ public static class EvolveCommand
 
     public static int Run(GcnKd.Cli.EvolveCliOptions o)
     {
-        var s = Execute(o, Console.Out);
+        var s = ProgressBar.OnConsole(w => Execute(o, w));
         Console.WriteLine($"full network: test accuracy {100 * s.FullTest:F2} %, {s.FullParams} parameters, {s.FullMults} multiplications");
         foreach (var m in s.Methods)
             Console.WriteLine($"{m.Method,-6}: kept {string.Join("-", m.Counts)}, rc {(double)s.FullParams / m.Params:F2}, rs {(double)s.FullMults / m.Mults:F2}, " +
@@ -109,10 +110,16 @@ public static class EvolveCommand
             var evaluate = model.Evaluator(form, seed);
             var sw = Stopwatch.StartNew();
             var csv = new StringBuilder("generation,best,mean,best_kept,evaluated\n");
+            var bar = new ProgressBar(progress, $"  seed {seed} GA", seedGenetic.Generations, "generation");
             var ga = Genetic.evolve(seedGenetic, Prunable.length(structure), [], Fn(evaluate),
                 Fn(st =>
                 {
                     csv.Append($"{st.Generation},{Inv(st.Best)},{Inv(st.Mean)},{st.BestKept},{st.Evaluated}\n");
+                    if (bar.Live)
+                    {
+                        bar.Update(st.Generation + 1, $"best fitness {st.Best:F4}, mean {st.Mean:F4}, best keeps {st.BestKept}/{Prunable.length(structure)} units");
+                        return;
+                    }
                     var left = sw.Elapsed.TotalSeconds / (st.Generation + 1) * (seedGenetic.Generations - st.Generation - 1);
                     progress.WriteLine($"  seed {seed} generation {st.Generation + 1,3}/{seedGenetic.Generations}: best fitness {st.Best:F4}, mean {st.Mean:F4}, " +
                                        $"best keeps {st.BestKept}/{Prunable.length(structure)} units ({st.Evaluated} new, {left:F0} s left)");
@@ -205,6 +212,7 @@ public static class EvolveCommand
             w.WriteEndObject();
             w.WriteEndObject();
         });
+        dir.WriteReport();
         return summary;
     }
 
@@ -312,12 +320,21 @@ public static class EvolveCommand
         return times[runs / 2];
     }
 
-    public static FSharpFunc<EpochLog, Unit> Log(TextWriter progress, string what, int epochs, Stopwatch sw) =>
-        FuncConvert.FromAction<EpochLog>(e =>
+    /// <summary>Epoch progress of a full or thin network's training: a bar on a terminal, else a line per epoch.</summary>
+    public static FSharpFunc<EpochLog, Unit> Log(TextWriter progress, string what, int epochs, Stopwatch sw)
+    {
+        var bar = new ProgressBar(progress, $"  {what}", epochs, "epoch");
+        return FuncConvert.FromAction<EpochLog>(e =>
         {
+            if (bar.Live)
+            {
+                bar.Update(e.Epoch + 1, $"train loss {e.TrainLoss:F4}, train {100 * e.TrainMetric:F2} %, validation {100 * e.ValMetric:F2} %");
+                return;
+            }
             var left = sw.Elapsed.TotalSeconds / (e.Epoch + 1) * (epochs - e.Epoch - 1);
             progress.WriteLine($"  {what} epoch {e.Epoch + 1,3}/{epochs}: train loss {e.TrainLoss:F4}, train {100 * e.TrainMetric:F2} %, validation {100 * e.ValMetric:F2} % ({left:F0} s left)");
         });
+    }
 
     static FSharpFunc<A, FSharpFunc<B, FSharpFunc<C, R>>> Fn<A, B, C, R>(Func<A, B, C, R> f) =>
         FuncConvert.FromFunc<A, B, C, R>(f);

@@ -4,6 +4,7 @@ using System.Text;
 using GcnKd.Host.Checkpoints;
 using GcnKd.Host.Data;
 using GcnKd.Host.Errors;
+using GcnKd.Host.Runtime;
 using GcnKd.Train;
 using Microsoft.FSharp.Collections;
 using Microsoft.FSharp.Core;
@@ -32,7 +33,7 @@ public static class GfkdCommand
 
     public static int Run(GcnKd.Cli.GfkdCliOptions o)
     {
-        var s = Execute(o, Console.Out);
+        var s = ProgressBar.OnConsole(w => Execute(o, w));
         foreach (var st in s.Students)
             Console.WriteLine($"{s.Dataset} {s.Method} -> {st.Model}: test accuracy {100 * st.Mean:F2} ± {100 * st.Std:F2} over {st.N} seed(s) " +
                               $"(teacher {s.TeacherModel} {100 * s.TeacherTest:F2}; transfer density {s.FakeDensity:F3}, real {s.RealDensity:F3})");
@@ -94,8 +95,10 @@ public static class GfkdCommand
             int folds = GfkdRegistry.TeacherFolds;
             progress.WriteLine($"  teacher: training {o.TeacherModel} (seed 0) on {train.Length} graphs, its length chosen by {folds}-fold CV inside them");
             var epochs = OptionModule.IsSome(o.TeacherEpochs) ? FSharpOption<int>.Some(o.TeacherEpochs.Value) : FSharpOption<int>.None;
+            int foldEpochs = OptionModule.IsSome(epochs) ? epochs.Value : Registry.graphPreset(o.TeacherModel).Epochs;
+            // the final run's length is chosen by the folds: its bar shows no total
             var onEpoch = FuncConvert.FromFunc<int, FSharpFunc<EpochLog, Unit>>(k =>
-                TrainCommand.Progress(progress, k < folds ? $"teacher fold {k + 1}/{folds}" : "teacher", 50));
+                TrainCommand.Progress(progress, k < folds ? $"teacher fold {k + 1}/{folds}" : "teacher", 50, k < folds ? foldEpochs : 0));
             var (outcome, choice) = GfkdRegistry.trainTeacher(o.TeacherModel, data, 0, epochs, train, test, onEpoch).ToValueTuple();
             progress.WriteLine($"  teacher: {choice.Epoch + 1} epochs (mean validation accuracy {100 * choice.MeanValMetric:F2} over {choice.Folds} folds)");
             var teacherDir = dir.Sub("teacher");
@@ -136,7 +139,7 @@ public static class GfkdCommand
             {
                 var cfg = FakeDistillConfigModule.released(seed);
                 if (OptionModule.IsSome(o.Epochs)) cfg = new FakeDistillConfig(o.Epochs.Value, cfg.BatchSize, cfg.Lr, cfg.Temperature, cfg.Seed);
-                var r = GfkdRegistry.distil(method, cfg, s, data, teacher, graphs, test, TrainCommand.Progress(progress, $"seed {seed} {s}", 50));
+                var r = GfkdRegistry.distil(method, cfg, s, data, teacher, graphs, test, TrainCommand.Progress(progress, $"seed {seed} {s}", 50, cfg.Epochs));
                 var outcome = GfkdRegistry.studentOutcome(method, cfg, s, r);
                 sub.Sub($"student-{s}").WriteRun(outcome, meta);
                 progress.WriteLine($"  seed {seed} {s}: test accuracy {100 * r.TestAccuracy:F2}");
@@ -207,6 +210,7 @@ public static class GfkdCommand
             w.WriteEndObject();
             w.WriteEndObject();
         });
+        dir.WriteReport();
         return summary;
     }
 
@@ -242,13 +246,17 @@ public static class GfkdCommand
         }
         var clock = Stopwatch.StartNew();
         int first = -1;
+        var bar = new ProgressBar(progress, $"  seed {seed} generation", fit.Iterations, "iteration", resumeFrom == null ? 0 : resumeFrom.Value.Item2.Iteration);
         var control = new FitControl(
             FuncConvert.FromAction<FittingLog>(l =>
             {
                 csv.Append(string.Join(",", new[] { l.Iteration.ToString(CultureInfo.InvariantCulture), Inv(l.Loss), Inv(l.CrossEntropy), Inv(l.BnPrior),
                     Inv(l.Entropy), Inv(l.Density), Inv(l.TargetAccuracy), Inv(l.StructureObjective) })).Append('\n');
                 if (first < 0) first = l.Iteration;
-                if (l.Iteration % LogEvery == 0 || l.Iteration == fit.Iterations - 1)
+                if (bar.Live)
+                    bar.Update(l.Iteration + 1, string.Create(CultureInfo.InvariantCulture,
+                        $"loss {l.Loss:F4} (CE {l.CrossEntropy:F4}, BN {l.BnPrior:F4}), density {l.Density:F3}, teacher agrees {100 * l.TargetAccuracy:F1} %"));
+                else if (l.Iteration % LogEvery == 0 || l.Iteration == fit.Iterations - 1)
                 {
                     double perIt = clock.Elapsed.TotalSeconds / (l.Iteration - first + 1);
                     progress.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -1,5 +1,6 @@
 using System.Globalization;
 using GcnKd.Host.Checkpoints;
+using GcnKd.Host.Runtime;
 using GcnKd.Report;
 using Microsoft.FSharp.Collections;
 using Microsoft.FSharp.Core;
@@ -56,26 +57,26 @@ public static class ReproduceCommand
     {
         if (o.Table == "lsp")
         {
-            var lsp = ReproduceLsp.Execute(o, Console.Out);
+            var lsp = ProgressBar.OnConsole(w => ReproduceLsp.Execute(o, w));
             string lspStem = o.Quick ? "lsp-quick" : "lsp";
             Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), lspStem + ".md")} and {lspStem}.json ({lsp.Count} rows)");
             return 0;
         }
         if (o.Table == "gfkd")
         {
-            var gfkd = ReproduceGfkd.Execute(o, Console.Out);
+            var gfkd = ProgressBar.OnConsole(w => ReproduceGfkd.Execute(o, w));
             string gfkdStem = o.Quick ? "gfkd-quick" : "gfkd";
             Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), gfkdStem + ".md")} and {gfkdStem}.json ({gfkd.Count} rows)");
             return 0;
         }
         if (o.Table == "evolution")
         {
-            var evo = ReproduceEvolution.Execute(o, Console.Out);
+            var evo = ProgressBar.OnConsole(w => ReproduceEvolution.Execute(o, w));
             string evoStem = o.Quick ? "evolution-quick" : "evolution";
             Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), evoStem + ".md")}, {evoStem}.json and the GA plots ({evo.Count} rows)");
             return 0;
         }
-        var rows = Execute(o, Console.Out);
+        var rows = ProgressBar.OnConsole(w => Execute(o, w));
         string stem = o.Quick ? "teachers-quick" : "teachers";
         Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), stem + ".md")} and {stem}.json ({rows.Count} rows)");
         return 0;

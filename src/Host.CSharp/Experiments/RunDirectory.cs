@@ -2,12 +2,16 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using GcnKd.Host.Checkpoints;
+using GcnKd.Host.Errors;
+using GcnKd.Report;
 using GcnKd.Train;
+using Microsoft.FSharp.Collections;
 
 namespace GcnKd.Host.Experiments;
 
 /// <summary>What a run leaves on disk, every file written atomically (temp file + rename): the resolved config,
-/// per-epoch metrics (CSV), final metrics (JSON) and the selected model's checkpoint (safetensors).</summary>
+/// per-epoch metrics (CSV), final metrics (JSON), the selected model's checkpoint (safetensors) and the HTML report
+/// built from them.</summary>
 public sealed class RunDirectory(string path)
 {
     public string Path { get; } = System.IO.Path.GetFullPath(path);
@@ -69,5 +73,27 @@ public sealed class RunDirectory(string path)
             w.WriteNumber("params", r.ParamCount);
             w.WriteEndObject();
         });
+    }
+
+    /// <summary>report.html (<see cref="HtmlReport"/>): the config, the final metrics and the curves, built only from
+    /// the files the directory holds (<see cref="RunContents.fileNames"/>, at any depth), so that it can be rebuilt for
+    /// old runs. A missing directory, or one without config.json or metrics.json at its top, is a user mistake.
+    /// Returns the report's path.</summary>
+    public string WriteReport()
+    {
+        if (File.Exists(Path)) throw new GcnKdUserError($"{Path} is a file; expected a run directory");
+        if (!Directory.Exists(Path)) throw new GcnKdUserError($"run directory {Path} not found");
+        if (!File.Exists(System.IO.Path.Combine(Path, "config.json")) && !File.Exists(System.IO.Path.Combine(Path, "metrics.json")))
+            throw new GcnKdUserError($"{Path} is not a GcnKd run directory: it holds no config.json or metrics.json (train, distill, gfkd and evolve write them when they finish)");
+        var names = RunContents.fileNames.ToHashSet();
+        var files = Directory.EnumerateFiles(Path, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true })
+            .Where(f => names.Contains(System.IO.Path.GetFileName(f)))
+            .Select(f => Tuple.Create(System.IO.Path.GetRelativePath(Path, f).Replace('\\', '/'), Encoding.UTF8.GetString(UserFiles.ReadAllBytes(f))))
+            .ToList();
+        RunContents.Contents contents;
+        try { contents = RunContents.ofFiles(System.IO.Path.GetFileName(Path.TrimEnd(System.IO.Path.DirectorySeparatorChar)), ListModule.OfSeq(files)); }
+        catch (ArgumentException e) { throw new GcnKdUserError($"cannot build the report of {Path}: {e.Message}", e); }
+        WriteText("report.html", HtmlReport.render(contents));
+        return System.IO.Path.Combine(Path, "report.html");
     }
 }

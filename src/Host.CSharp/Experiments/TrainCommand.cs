@@ -1,6 +1,7 @@
 using System.Globalization;
 using GcnKd.Host.Data;
 using GcnKd.Host.Errors;
+using GcnKd.Host.Runtime;
 using GcnKd.Train;
 using Microsoft.FSharp.Collections;
 using Microsoft.FSharp.Core;
@@ -20,7 +21,7 @@ public static class TrainCommand
 
     public static int Run(GcnKd.Cli.TrainOptions o)
     {
-        var summary = Execute(o, Console.Out);
+        var summary = ProgressBar.OnConsole(w => Execute(o, w));
         string metric = summary.Runs[0].Metric.Replace('_', '-');
         Console.WriteLine($"{summary.Dataset} {summary.Model} ({summary.Protocol}): test {metric} {100 * summary.Mean:F2} ± {100 * summary.Std:F2} over {summary.N} run(s); {summary.Params} parameters; results in {Path.GetFullPath(o.Out)}");
         return 0;
@@ -57,7 +58,7 @@ public static class TrainCommand
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
             {
                 string label = $"seed {s}";
-                var r = Registry.trainPoints(o.Model, data, s, epochsOpt, train, val, Progress(progress, label, 1));
+                var r = Registry.trainPoints(o.Model, data, s, epochsOpt, train, val, Progress(progress, label, 1, Registry.pointTrainConfig(o.Model, s, epochsOpt).Epochs));
                 progress.WriteLine($"  {label}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
                 dir.Sub($"seed-{s}").WriteRun(r, Meta(dataset, protocol));
                 runs.Add(r);
@@ -71,7 +72,7 @@ public static class TrainCommand
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
             {
                 string label = $"seed {s}";
-                var r = Registry.trainInductive(o.Model, data, s, epochsOpt, Progress(progress, label, 25));
+                var r = Registry.trainInductive(o.Model, data, s, epochsOpt, Progress(progress, label, 25, epochs ?? Registry.inductivePreset(o.Model).Epochs));
                 progress.WriteLine($"  {label}: best epoch {r.BestEpoch}, val micro-F1 {100 * r.ValAccuracy:F2}, test micro-F1 {100 * r.TestAccuracy:F2}");
                 dir.Sub($"seed-{s}").WriteRun(r, Meta(dataset, protocol));
                 runs.Add(r);
@@ -86,7 +87,7 @@ public static class TrainCommand
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
             {
                 string label = $"seed {s}";
-                var r = Registry.trainNode(o.Model, data, s, epochsOpt, Progress(progress, label, 25));
+                var r = Registry.trainNode(o.Model, data, s, epochsOpt, Progress(progress, label, 25, epochs ?? Registry.nodePreset(o.Model).Epochs));
                 progress.WriteLine($"  {label}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
                 dir.Sub($"seed-{s}").WriteRun(r, Meta(dataset, protocol));
                 runs.Add(r);
@@ -107,7 +108,7 @@ public static class TrainCommand
                 foreach (var (part, train, val, test) in parts.Take(maxRuns - runs.Count))
                 {
                     string name = o.Seeds > 1 ? $"seed {s} {part}" : part;
-                    var r = Registry.trainGraph(o.Model, data, s, epochsOpt, dropout, train, val, test, Progress(progress, name, 25));
+                    var r = Registry.trainGraph(o.Model, data, s, epochsOpt, dropout, train, val, test, Progress(progress, name, 25, epochs ?? Registry.graphPreset(o.Model).Epochs));
                     progress.WriteLine($"  {name}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
                     dir.Sub(name.Replace(' ', '-')).WriteRun(r, Meta(dataset, protocol));
                     runs.Add(r);
@@ -136,6 +137,7 @@ public static class TrainCommand
             w.WriteEndArray();
             w.WriteEndObject();
         });
+        dir.WriteReport();
         return summary;
     }
 
@@ -206,21 +208,25 @@ public static class TrainCommand
 
     static Dictionary<string, string> Meta(string dataset, string protocol) => new() { ["dataset"] = dataset, ["protocol"] = protocol };
 
-    /// <summary>A line every <paramref name="every"/> epochs (and the first), plain text so logs stay readable,
-    /// with the wall-clock seconds per epoch since the previous line.</summary>
-    internal static FSharpFunc<EpochLog, Unit> Progress(TextWriter w, string label, int every)
+    /// <summary>Epoch progress: a bar over <paramref name="total"/> epochs (0: unknown) on a terminal
+    /// (<see cref="ProgressBar"/>); elsewhere a line every <paramref name="every"/> epochs (and the first), plain text
+    /// so logs stay readable, with the wall-clock seconds per epoch since the previous line.</summary>
+    internal static FSharpFunc<EpochLog, Unit> Progress(TextWriter w, string label, int every, int total)
     {
+        var bar = new ProgressBar(w, "  " + label, total, "epoch");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int last = -1;
         return FuncConvert.FromAction<EpochLog>(e =>
         {
-            if (e.Epoch % every == 0)
+            // runs without a validation part (GFKD's students) have no validation numbers to show
+            string val = double.IsNaN(e.ValLoss) ? "" : string.Create(CultureInfo.InvariantCulture, $", val loss {e.ValLoss:F4} metric {100 * e.ValMetric:F2}");
+            if (bar.Live)
+                bar.Update(e.Epoch + 1, string.Create(CultureInfo.InvariantCulture, $"loss {e.TrainLoss:F4} metric {100 * e.TrainMetric:F2}{val}"));
+            else if (e.Epoch % every == 0)
             {
                 double perEpoch = clock.Elapsed.TotalSeconds / (e.Epoch - last);
                 clock.Restart();
                 last = e.Epoch;
-                // runs without a validation part (GFKD's students) have no validation numbers to show
-                string val = double.IsNaN(e.ValLoss) ? "" : string.Create(CultureInfo.InvariantCulture, $", val loss {e.ValLoss:F4} metric {100 * e.ValMetric:F2}");
                 w.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {label} epoch {e.Epoch,4}: train loss {e.TrainLoss:F4} metric {100 * e.TrainMetric:F2}{val} ({perEpoch:F1} s/epoch)"));
             }
