@@ -190,6 +190,20 @@ type ReproduceArgs =
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "where the table goes (default experiments/results)."
 
+type ExportArgs =
+    | [<Mandatory>] Checkpoint of file: string
+    | [<Mandatory>] Format of name: string
+    | [<Mandatory>] Out of file: string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Checkpoint _ -> "the safetensors checkpoint to export (a model.safetensors of a run directory)."
+            | Format _ -> "the target format: torchsharp (the state-dict .dat file TorchSharp's Module.save writes and Module.load reads)."
+            | Out _ -> "the file to write (in an existing directory; written atomically)."
+
+/// The formats `gcnkd export` writes.
+let exportFormats = [ "torchsharp" ]
+
 [<RequireSubcommand>]
 type GcnKdArgs =
     | [<AltCommandLine("-t"); Inherit>] Threads of count: int
@@ -199,6 +213,7 @@ type GcnKdArgs =
     | [<CliPrefix(CliPrefix.None)>] Gfkd of ParseResults<GfkdArgs>
     | [<CliPrefix(CliPrefix.None)>] Evolve of ParseResults<EvolveArgs>
     | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
+    | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -209,6 +224,7 @@ type GcnKdArgs =
             | Gfkd _ -> "graph-free distillation: fit fake graphs to a frozen graph classifier, then distil a student on them."
             | Evolve _ -> "evolutionary compression: a genetic search removes filters and hidden units, the thin network is fine-tuned."
             | Reproduce _ -> "rerun a results table (experiments/results/NAME.md and .json)."
+            | Export _ -> "convert a safetensors checkpoint for another library (TorchSharp's .dat state dict)."
 
 type BenchOptions = { Json: string option; Cases: string list; Runs: int; List: bool; Data: string option }
 
@@ -257,6 +273,8 @@ type EvolveCliOptions =
 
 type ReproduceOptions = { Table: string; Quick: bool; Resume: bool; Only: string list; Data: string option; Out: string }
 
+type ExportOptions = { Checkpoint: string; Format: string; Out: string }
+
 type Command =
     | RunBench of BenchOptions
     | RunTrain of TrainOptions
@@ -264,6 +282,7 @@ type Command =
     | RunGfkd of GfkdCliOptions
     | RunEvolve of EvolveCliOptions
     | RunReproduce of ReproduceOptions
+    | RunExport of ExportOptions
     /// --help or a usage error: the text to print and whether it is an error.
     | Usage of text: string * isError: bool
 
@@ -435,6 +454,11 @@ let parse (argv: string[]) : Parsed =
                 if not only.IsEmpty && table <> "gfkd" then raise (InvalidValue(sprintf "--only applies to reproduce gfkd, not %s" table))
                 RunReproduce { Table = table; Quick = r.Contains Quick; Resume = r.Contains ReproduceArgs.Resume; Only = only; Data = r.TryGetResult ReproduceArgs.Data
                                Out = r.GetResult(ReproduceArgs.Out, defaultValue = "experiments/results") }
+            | Export x ->
+                let format = x.GetResult Format
+                if not (List.contains (format.Trim().ToLowerInvariant()) exportFormats) then
+                    raise (InvalidValue(sprintf "--format must be one of %s; got '%s'" (String.concat ", " exportFormats) format))
+                RunExport { Checkpoint = x.GetResult Checkpoint; Format = format.Trim().ToLowerInvariant(); Out = x.GetResult ExportArgs.Out }
             | Threads _ -> Usage(parser.PrintUsage(), true)
         { Threads = threads; Command = command }
     with
