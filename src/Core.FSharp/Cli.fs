@@ -208,6 +208,20 @@ type ReportArgs =
             match a with
             | Dir _ -> "a run directory of train, distill, gfkd or evolve (holding its config.json or metrics.json)."
 
+type ExportArgs =
+    | [<Mandatory>] Checkpoint of file: string
+    | [<Mandatory>] Format of name: string
+    | [<Mandatory>] Out of file: string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Checkpoint _ -> "the safetensors checkpoint to export (a model.safetensors of a run directory)."
+            | Format _ -> "the target format: torchsharp (the state-dict .dat file TorchSharp's Module.save writes and Module.load reads)."
+            | Out _ -> "the file to write (in an existing directory; written atomically)."
+
+/// The formats `gcnkd export` writes.
+let exportFormats = [ "torchsharp" ]
+
 [<RequireSubcommand>]
 type GcnKdArgs =
     | [<AltCommandLine("-t"); Inherit>] Threads of count: int
@@ -219,6 +233,7 @@ type GcnKdArgs =
     | [<CliPrefix(CliPrefix.None)>] Evolve of ParseResults<EvolveArgs>
     | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
+    | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -231,6 +246,7 @@ type GcnKdArgs =
             | Evolve _ -> "evolutionary compression: a genetic search removes filters and hidden units, the thin network is fine-tuned."
             | Reproduce _ -> "rerun a results table (experiments/results/NAME.md and .json)."
             | Report _ -> "(re)build DIR/report.html (config, final metrics, learning curves as inline SVG) from what a run directory holds."
+            | Export _ -> "convert a safetensors checkpoint for another library (TorchSharp's .dat state dict)."
 
 type BenchOptions = { Json: string option; Cases: string list; Runs: int; List: bool; Data: string option }
 
@@ -284,6 +300,8 @@ type ReproduceOptions = { Table: string; Quick: bool; Resume: bool; Only: string
 /// `gcnkd report DIR`.
 type ReportOptions = { Dir: string }
 
+type ExportOptions = { Checkpoint: string; Format: string; Out: string }
+
 type Command =
     | RunQuickstart of QuickstartOptions
     | RunBench of BenchOptions
@@ -293,6 +311,7 @@ type Command =
     | RunEvolve of EvolveCliOptions
     | RunReproduce of ReproduceOptions
     | RunReport of ReportOptions
+    | RunExport of ExportOptions
     /// --help or a usage error: the text to print and whether it is an error.
     | Usage of text: string * isError: bool
 
@@ -471,6 +490,11 @@ let parse (argv: string[]) : Parsed =
                 let dir = r.GetResult Dir
                 if System.String.IsNullOrWhiteSpace dir then raise (InvalidValue "report: the run directory must not be empty")
                 RunReport { Dir = dir }
+            | Export x ->
+                let format = x.GetResult Format
+                if not (List.contains (format.Trim().ToLowerInvariant()) exportFormats) then
+                    raise (InvalidValue(sprintf "--format must be one of %s; got '%s'" (String.concat ", " exportFormats) format))
+                RunExport { Checkpoint = x.GetResult Checkpoint; Format = format.Trim().ToLowerInvariant(); Out = x.GetResult ExportArgs.Out }
             | Threads _ -> Usage(parser.PrintUsage(), true)
         { Threads = threads; Command = command }
     with

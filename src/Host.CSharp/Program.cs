@@ -1,4 +1,5 @@
 using GcnKd.Host.Bench;
+using GcnKd.Host.Checkpoints;
 using GcnKd.Host.Errors;
 using GcnKd.Host.Experiments;
 using GcnKd.Host.Runtime;
@@ -55,6 +56,8 @@ public static class Program
                 case GcnKd.Cli.Command.RunReproduce reproduce:
                     Console.WriteLine(DeviceReport.Line());
                     return ReproduceCommand.Run(reproduce.Item);
+                case GcnKd.Cli.Command.RunExport export:
+                    return ExportCommand.Run(export.Item);
                 default:
                     Console.Error.WriteLine("error: unhandled command");
                     return 2;

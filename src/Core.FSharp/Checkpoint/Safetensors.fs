@@ -79,10 +79,7 @@ module Safetensors =
         for i in 8 + header.Length .. 8 + n - 1 do out.[i] <- byte ' '
         let mutable pos = 8 + n
         for _, t in tensors do
-            let src = ReadOnlySpan<float32>(t.Data)
-            let dst = Span<byte>(out, pos, 4 * t.Numel)
-            if BitConverter.IsLittleEndian then Runtime.InteropServices.MemoryMarshal.AsBytes(src).CopyTo dst
-            else for i in 0 .. t.Numel - 1 do BinaryPrimitives.WriteSingleLittleEndian(dst.Slice(4 * i), src.[i])
+            Float32Bytes.write t.Data (Span<byte>(out, pos, 4 * t.Numel))
             pos <- pos + 4 * t.Numel
         out
 
@@ -140,9 +137,7 @@ module Safetensors =
     let private convert (name: string) (dtype: string) (src: ReadOnlySpan<byte>) (numel: int) : float32[] =
         let out = Array.zeroCreate<float32> numel
         match dtype with
-        | "F32" ->
-            if BitConverter.IsLittleEndian then src.CopyTo(Runtime.InteropServices.MemoryMarshal.AsBytes(Span<float32>(out)))
-            else for i in 0 .. numel - 1 do out.[i] <- BinaryPrimitives.ReadSingleLittleEndian(src.Slice(4 * i))
+        | "F32" -> Float32Bytes.readInto src out
         | "F64" -> for i in 0 .. numel - 1 do out.[i] <- float32 (BinaryPrimitives.ReadDoubleLittleEndian(src.Slice(8 * i)))
         | "F16" -> for i in 0 .. numel - 1 do out.[i] <- float32 (BinaryPrimitives.ReadHalfLittleEndian(src.Slice(2 * i)))
         | "BF16" ->
