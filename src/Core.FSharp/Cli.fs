@@ -190,6 +190,29 @@ type ReproduceArgs =
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "where the table goes (default experiments/results)."
 
+type EvalArgs =
+    | [<Mandatory>] Checkpoint of file: string
+    | Dataset of name: string
+    | Model of name: string
+    | Fold of k: int
+    | Split of ratio: string
+    | Split_Seed of seed: int
+    | Gfkd_Split
+    | Val_Fraction of fraction: float
+    | Data of dir: string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Checkpoint _ -> "a model.safetensors written by train, distill, gfkd or the quickstart."
+            | Dataset _ -> "dataset to score on (default: the checkpoint's own, from its metadata)."
+            | Model _ -> "model name (default: the checkpoint's, from its metadata): a train model, gat-teacher, gat-student or the GFKD family."
+            | Fold _ -> "graph classification: the parts of `train --folds 10`'s fold K (its training, validation and test graphs)."
+            | Split _ -> "graph classification: the parts of `train --split A/B` (with --split-seed, default 29)."
+            | Split_Seed _ -> "seed of --split (default 29)."
+            | Gfkd_Split -> "graph classification: GFKD's 70 / 30 split (seed 0), as gfkd and the quickstart use."
+            | Val_Fraction _ -> "with --fold or --split: the validation fraction the run used (default 0.1)."
+            | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
+
 type QuickstartArgs =
     | Dataset of name: string
     | Data of dir: string
@@ -226,6 +249,7 @@ let exportFormats = [ "torchsharp" ]
 type GcnKdArgs =
     | [<AltCommandLine("-t"); Inherit>] Threads of count: int
     | [<CliPrefix(CliPrefix.None)>] Quickstart of ParseResults<QuickstartArgs>
+    | [<CliPrefix(CliPrefix.None)>] Eval of ParseResults<EvalArgs>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
     | [<CliPrefix(CliPrefix.None)>] Train of ParseResults<TrainArgs>
     | [<CliPrefix(CliPrefix.None)>] Distill of ParseResults<DistillArgs>
@@ -238,6 +262,7 @@ type GcnKdArgs =
         member a.Usage =
             match a with
             | Threads _ -> "kernel threads (default: all cores). Results do not depend on it."
+            | Eval _ -> "score a saved model on a dataset's parts (node datasets: train / validation / test; graph datasets: every graph, a fold or a split)."
             | Quickstart _ -> "a few minutes on MUTAG: a teacher, a student alone, by KD and by LSP, a GFKD student from fake graphs, and the KD student pruned by the genetic algorithm; one summary table."
             | Bench _ -> "time GcnKd's kernels and a GCN training step (compare with experiments/bench/torch_reference.py)."
             | Train _ -> "train a model on a dataset under its standard protocol; writes checkpoints and metrics."
@@ -293,6 +318,16 @@ type EvolveCliOptions =
       Form: GcnKd.Evolution.FitnessForm option; Epochs: int option; FineTuneEpochs: int option; KdTemperature: float32 option; Lsp: bool
       Teacher: string option; TrainSize: int option; Resume: bool; Data: string option; Out: string }
 
+/// Which graphs `eval` scores on a graph-classification dataset.
+type EvalParts =
+    | AllGraphs
+    | StandardFold of k: int
+    | HoldOutParts of trainFraction: float * seed: int
+    | GfkdParts
+
+type EvalOptions =
+    { Checkpoint: string; Dataset: string option; Model: string option; Parts: EvalParts; ValFraction: float option; Data: string option }
+
 type QuickstartOptions = { Dataset: string; Data: string option; Out: string }
 
 type ReproduceOptions = { Table: string; Quick: bool; Resume: bool; Only: string list; Data: string option; Out: string }
@@ -304,6 +339,7 @@ type ExportOptions = { Checkpoint: string; Format: string; Out: string }
 
 type Command =
     | RunQuickstart of QuickstartOptions
+    | RunEval of EvalOptions
     | RunBench of BenchOptions
     | RunTrain of TrainOptions
     | RunDistill of DistillCliOptions
@@ -331,6 +367,25 @@ let parse (argv: string[]) : Parsed =
         let threads = r.TryGetResult Threads |> Option.map (positive "--threads")
         let command =
             match r.GetSubCommand() with
+            | Eval v ->
+                let chosen = [ v.Contains EvalArgs.Fold; v.Contains EvalArgs.Split; v.Contains Gfkd_Split ] |> List.filter id |> List.length
+                if chosen > 1 then raise (InvalidValue "eval: --fold, --split and --gfkd-split exclude each other")
+                if v.Contains EvalArgs.Split_Seed && not (v.Contains EvalArgs.Split) then raise (InvalidValue "eval: --split-seed needs --split")
+                let parts =
+                    match v.TryGetResult EvalArgs.Fold, v.TryGetResult EvalArgs.Split with
+                    | Some k, _ when k < 1 || k > 10 -> raise (InvalidValue(sprintf "--fold must lie in 1..10 (the standard folds), got %d" k))
+                    | Some k, _ -> StandardFold k
+                    | _, Some ratio ->
+                        match ratio.Split('/') |> Array.map System.Int32.TryParse with
+                        | [| (true, a); (true, b) |] when a > 0 && b > 0 -> HoldOutParts(float a / float (a + b), v.GetResult(EvalArgs.Split_Seed, defaultValue = 29))
+                        | _ -> raise (InvalidValue(sprintf "--split must look like 70/30, got '%s'" ratio))
+                    | _ -> if v.Contains Gfkd_Split then GfkdParts else AllGraphs
+                let valFraction = v.TryGetResult EvalArgs.Val_Fraction
+                match valFraction with
+                | Some f when not (f > 0.0 && f < 1.0) -> raise (InvalidValue(sprintf "--val-fraction must lie strictly between 0 and 1, got %g" f))
+                | _ -> ()
+                RunEval { Checkpoint = v.GetResult EvalArgs.Checkpoint; Dataset = v.TryGetResult EvalArgs.Dataset; Model = v.TryGetResult EvalArgs.Model
+                          Parts = parts; ValFraction = valFraction; Data = v.TryGetResult EvalArgs.Data }
             | Quickstart q ->
                 RunQuickstart { Dataset = q.GetResult(QuickstartArgs.Dataset, defaultValue = "MUTAG"); Data = q.TryGetResult QuickstartArgs.Data
                                 Out = q.GetResult(QuickstartArgs.Out, defaultValue = "runs/quickstart") }
@@ -339,12 +394,12 @@ let parse (argv: string[]) : Parsed =
                 if runs < 5 then raise (InvalidValue(sprintf "--runs must be at least 5 (a median needs them), got %d" runs))
                 RunBench { Json = b.TryGetResult Json; Cases = b.GetResults Case; Runs = runs; List = b.Contains List; Data = b.TryGetResult BenchArgs.Data }
             | Train t ->
-                if t.Contains Folds && t.Contains Split then raise (InvalidValue "--folds and --split exclude each other")
+                if t.Contains Folds && t.Contains TrainArgs.Split then raise (InvalidValue "--folds and --split exclude each other")
                 let protocol =
-                    match t.TryGetResult Split with
+                    match t.TryGetResult TrainArgs.Split with
                     | Some ratio ->
                         match ratio.Split('/') |> Array.map System.Int32.TryParse with
-                        | [| (true, a); (true, b) |] when a > 0 && b > 0 -> HoldOut(float a / float (a + b), t.GetResult(Split_Seed, defaultValue = 29))
+                        | [| (true, a); (true, b) |] when a > 0 && b > 0 -> HoldOut(float a / float (a + b), t.GetResult(TrainArgs.Split_Seed, defaultValue = 29))
                         | _ -> raise (InvalidValue(sprintf "--split must look like 70/30, got '%s'" ratio))
                     | None -> KFold(t.GetResult(Folds, defaultValue = 10) |> positive "--folds")
                 match protocol with
@@ -356,7 +411,7 @@ let parse (argv: string[]) : Parsed =
                            Points = t.TryGetResult TrainArgs.Points |> Option.map (positive "--points")
                            TrainSize = t.TryGetResult TrainArgs.Train_Size |> Option.map (positive "--train-size")
                            ValFraction =
-                               t.TryGetResult Val_Fraction
+                               t.TryGetResult TrainArgs.Val_Fraction
                                |> Option.map (fun f ->
                                    if f > 0.0 && f < 0.5 then f
                                    else raise (InvalidValue(sprintf "--val-fraction must lie strictly between 0 and 0.5, got %g" f)))
@@ -437,10 +492,10 @@ let parse (argv: string[]) : Parsed =
                 if not (List.contains model [ "lenet"; "gin"; "gat" ]) then raise (InvalidValue(sprintf "--model must be lenet (LeNet-5 on MNIST), gin (GIN5_64) or gat (GAT); got '%s'" model))
                 if model <> "gat" && e.Contains Lsp then raise (InvalidValue "--lsp applies to --model gat")
                 if e.Contains Lsp && e.Contains EvolveArgs.Kd then raise (InvalidValue "--lsp and --kd exclude each other")
-                if model = "gat" && (e.Contains Fold || e.Contains Subset || e.Contains EvolveArgs.Train_Size) then
+                if model = "gat" && (e.Contains EvolveArgs.Fold || e.Contains Subset || e.Contains EvolveArgs.Train_Size) then
                     raise (InvalidValue "--fold, --subset and --train-size apply to --model lenet or gin (GAT uses the fixed Planetoid split and its training nodes)")
-                if model = "lenet" && (e.Contains EvolveArgs.Dataset || e.Contains Fold) then raise (InvalidValue "--dataset and --fold apply to --model gin or gat (LeNet runs on MNIST)")
-                let fold = e.TryGetResult Fold |> Option.map (fun k -> if k >= 1 && k <= 10 then k else raise (InvalidValue(sprintf "--fold must lie in 1..10, got %d" k)))
+                if model = "lenet" && (e.Contains EvolveArgs.Dataset || e.Contains EvolveArgs.Fold) then raise (InvalidValue "--dataset and --fold apply to --model gin or gat (LeNet runs on MNIST)")
+                let fold = e.TryGetResult EvolveArgs.Fold |> Option.map (fun k -> if k >= 1 && k <= 10 then k else raise (InvalidValue(sprintf "--fold must lie in 1..10, got %d" k)))
                 let weight (flag: string) (v: float) =
                     if v >= 0.0 && not (System.Double.IsInfinity v) then v
                     else raise (InvalidValue(sprintf "%s must be a finite number >= 0, got %g" flag v))

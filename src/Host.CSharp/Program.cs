@@ -35,6 +35,9 @@ public static class Program
                 case GcnKd.Cli.Command.RunQuickstart quickstart:
                     Console.WriteLine(DeviceReport.Line());
                     return QuickstartCommand.Run(quickstart.Item);
+                case GcnKd.Cli.Command.RunEval eval:
+                    Console.WriteLine(DeviceReport.Line());
+                    return EvalCommand.Run(eval.Item);
                 case GcnKd.Cli.Command.RunBench bench:
                     Console.WriteLine(DeviceReport.Line());
                     return BenchRunner.Run(bench.Item);

@@ -142,8 +142,7 @@ module DistillRegistry =
     /// "state."), checked against the teacher's shapes.
     let pointTeacherOf (data: PointCloudDataset) (named: (string * Tensor)[]) : DgcnnParams * DgcnnState =
         let cfg = Registry.pointConfig "dgcnn" (data.Train.[0].Points.Shape.[1]) data.NumClasses
-        let ps = named |> Array.filter (fun (n, _) -> not (n.StartsWith "state.")) |> readOnlyDict
-        let ss = named |> Array.filter (fun (n, _) -> n.StartsWith "state.") |> Array.map (fun (n, t) -> n.Substring 6, t) |> readOnlyDict
+        let ps, ss = Registry.paramsAndState named
         Tree.ofNamed (Dgcnn.init cfg (Rng.create 0)) ps, Tree.ofNamed (Dgcnn.initState cfg) ss
 
     /// A DGCNN teacher's accuracy on every test cloud (for a loaded teacher; a trained one reports it in its run).

@@ -122,9 +122,8 @@ module GfkdRegistry =
     /// The frozen teacher from a trained outcome's named tensors.
     let teacherOf (model: string) (data: GraphDataset) (tensors: (string * Tensor)[]) : FrozenTeacher =
         let cfg = modelConfig model data
-        let named = readOnlyDict tensors
+        let named, stateNamed = Registry.paramsAndState tensors
         let p = Tree.ofNamed (GfkdFamily.init cfg (Rng.create 0)) named
-        let stateNamed = tensors |> Array.choose (fun (n, t) -> if n.StartsWith "state." then Some(n.Substring 6, t) else None) |> readOnlyDict
         let s = Tree.ofNamed (GfkdFamily.initState cfg) stateNamed
         FrozenTeacher.ofGfkd cfg p s
 

@@ -61,8 +61,9 @@ module Quickstart =
                 (fun k -> every settings.TeacherEpochs (if k < GfkdRegistry.TeacherFolds then sprintf "fold %d" (k + 1) else "teacher"))
         let teacher = GfkdRegistry.teacherOf teacherModel data teacherRun.Tensors
         let tCfg = GfkdRegistry.modelConfig teacherModel data
-        let tP = Tree.ofNamed (GfkdFamily.init tCfg (Rng.create 0)) (readOnlyDict teacherRun.Tensors)
-        let tS = Tree.ofNamed (GfkdFamily.initState tCfg) (readOnlyDict (teacherRun.Tensors |> Array.choose (fun (n, t) -> if n.StartsWith "state." then Some(n.Substring 6, t) else None)))
+        let tNamed, tStateNamed = Registry.paramsAndState teacherRun.Tensors
+        let tP = Tree.ofNamed (GfkdFamily.init tCfg (Rng.create 0)) tNamed
+        let tS = Tree.ofNamed (GfkdFamily.initState tCfg) tStateNamed
         let teacherHidden (b: PreparedBatch) =
             let out, _ = GfkdFamily.forward tCfg tP tS ForwardContext.Eval (GfkdFamily.prepareBatch tCfg b.Batch) b.Features
             out

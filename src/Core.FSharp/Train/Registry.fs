@@ -25,6 +25,8 @@ type RunOutcome =
 [<RequireQualifiedAccess>]
 module Registry =
     let nodeModels = [ "gcn"; "gat"; "sage"; "mlp" ]
+    /// Dropout on the graph models' logits (Xu et al. tune it in {0, 0.5}; GFKD's models use 0.5).
+    let DefaultGraphDropout = 0.5f
     let graphModels = [ "gin"; "GCN5_64"; "GIN5_64"; "GCN3_32"; "GIN3_32" ]
     let pointModels = [ "dgcnn" ]
     /// Inductive multi-label (PPI) models: the LSP teacher and student GATs.
@@ -55,6 +57,16 @@ module Registry =
 
     let private outcome model seed best va te p state log config = outcomeOf "accuracy" model seed best va te p state log config
 
+    /// The node models' architectures (Kipf & Welling's GCN, PyG's SAGE and MLP examples; the GAT is `Gat.cora`).
+    let gcnNode (f: int) (c: int) = { GcnConfig.InFeatures = f; Hidden = [ 16 ]; OutFeatures = c; Dropout = 0.5f; Bias = true }
+    let sageNode (f: int) (c: int) = { SageConfig.InFeatures = f; Hidden = [ 64 ]; OutFeatures = c; Dropout = 0.5f }
+    let mlpNode (f: int) (c: int) = { MlpConfig.Sizes = [ f; 64; c ]; Activation = Relu; Dropout = 0.5f; BatchNorm = false; Norm = NormSettings.torch; Bias = true }
+
+    /// A checkpoint's named tensors split into parameters and batch-norm state (names prefixed "state.", prefix removed).
+    let paramsAndState (named: (string * Tensor)[]) =
+        named |> Array.filter (fun (n, _) -> not (n.StartsWith "state.")) |> readOnlyDict,
+        named |> Array.choose (fun (n, t) -> if n.StartsWith "state." then Some(n.Substring 6, t) else None) |> readOnlyDict
+
     let private nodeRun model (cfg: NodeTrainConfig) (data: NodeDataset) (spec: NodeSpec<'P>) onEpoch config =
         let r = NodeTrainer.train cfg spec data.Labels data.Train data.Val data.Test onEpoch
         outcome model cfg.Seed r.BestEpoch r.ValAccuracy r.TestAccuracy r.Params None r.Log config
@@ -68,7 +80,7 @@ module Registry =
                        "patience", string cfg.Patience; "seed", string seed; "selection", "best validation accuracy" ]
         match model with
         | "gcn" ->
-            let mc = { GcnConfig.InFeatures = f; Hidden = [ 16 ]; OutFeatures = c; Dropout = 0.5f; Bias = true }
+            let mc = gcnNode f c
             let adj = Gcn.prepare data.Adj
             nodeRun model cfg data { Init = Gcn.init mc; Forward = fun p ctx -> Gcn.forward mc p ctx adj data.Features } onEpoch
                 (("hidden", "16") :: ("dropout", "0.5") :: common)
@@ -78,12 +90,12 @@ module Registry =
             nodeRun model cfg data { Init = Gat.init mc; Forward = fun p ctx -> Gat.forward mc p ctx adj data.Features } onEpoch
                 (("heads", "8x8, 1 output head") :: ("dropout", "0.6 features and attention") :: common)
         | "sage" ->
-            let mc = { SageConfig.InFeatures = f; Hidden = [ 64 ]; OutFeatures = c; Dropout = 0.5f }
+            let mc = sageNode f c
             let adj = Sage.prepare data.Adj
             nodeRun model cfg data { Init = Sage.init mc; Forward = fun p ctx -> Sage.forward mc p ctx adj data.Features } onEpoch
                 (("hidden", "64") :: ("dropout", "0.5") :: common)
         | "mlp" ->
-            let mc = { MlpConfig.Sizes = [ f; 64; c ]; Activation = Relu; Dropout = 0.5f; BatchNorm = false; Norm = NormSettings.torch; Bias = true }
+            let mc = mlpNode f c
             let st = Mlp.initState mc
             nodeRun model cfg data { Init = Mlp.init mc; Forward = fun p ctx -> fst (Mlp.forward mc p st ctx data.Features) } onEpoch
                 (("hidden", "64") :: ("dropout", "0.5") :: common)
@@ -94,8 +106,6 @@ module Registry =
         outcome model cfg.Seed r.BestEpoch r.ValAccuracy r.TestAccuracy r.Params (Some r.State) r.Log config
 
     /// Train a graph classifier on one partition (train / validation / test indices) with the model's preset.
-    /// Dropout on the graph models' logits unless overridden (Xu et al. tune it in {0, 0.5}; GFKD's models use 0.5).
-    let DefaultGraphDropout = 0.5f
 
     let trainGraph (model: string) (data: GraphDataset) (seed: int) (epochs: int option) (dropout: float32 option)
                    (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit) : RunOutcome =
@@ -108,8 +118,7 @@ module Registry =
                        "selection", "lowest validation loss (ties: accuracy)" ]
         match model with
         | "gin" ->
-            let mc = { GinConfig.InFeatures = data.NumFeatures; Width = 64; NumLayers = 5; NumClasses = data.NumClasses; MlpLayers = 2
-                       Eps = FixedEps 0.0f; FinalDropout = dropout; Pooling = SumPool; Norm = NormSettings.torch; LayerWidths = None }
+            let mc = { Gin.config data.NumFeatures data.NumClasses with FinalDropout = dropout }
             graphRun model cfg data
                 { Init = Gin.init mc; InitState = (fun () -> Gin.initState mc)
                   Forward = fun p s ctx b x -> Gin.forward mc p s ctx b x } trainIdx valIdx testIdx onEpoch
