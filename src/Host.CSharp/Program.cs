@@ -1,4 +1,5 @@
 using GcnKd.Host.Bench;
+using GcnKd.Host.Data;
 using GcnKd.Host.Errors;
 using GcnKd.Host.Experiments;
 using GcnKd.Host.Runtime;
@@ -38,6 +39,12 @@ public static class Program
                 case GcnKd.Cli.Command.RunReproduce reproduce:
                     Console.WriteLine(DeviceReport.Line());
                     return ReproduceCommand.Run(reproduce.Item);
+                case GcnKd.Cli.Command.RunDataList list:
+                    return DataCommand.List(list.data, Console.Out);
+                case GcnKd.Cli.Command.RunDataCheck check:
+                    return DataCommand.Check(check.Item, Console.Out);
+                case GcnKd.Cli.Command.RunDataFetch fetch:
+                    return DataFetch.Run(fetch.Item, Console.Out);
                 default:
                     Console.Error.WriteLine("error: unhandled command");
                     return 2;
