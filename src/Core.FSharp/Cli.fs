@@ -245,6 +245,47 @@ type ExportArgs =
 /// The formats `gcnkd export` writes.
 let exportFormats = [ "torchsharp" ]
 
+type DataListArgs =
+    | Data of dir: string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
+
+type DataCheckArgs =
+    | [<MainCommand>] Names of name: string list
+    | Data of dir: string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Names _ -> "datasets to check (default: every dataset present in the data root)."
+            | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
+
+type DataFetchArgs =
+    | [<MainCommand; Mandatory>] Name of name: string
+    | Url of base_url: string
+    | Sha256 of hex: string
+    | Data of dir: string
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Name _ -> "the dataset to download (gcnkd data list names them)."
+            | Url _ -> "download from this server base instead of the official one (file names stay the official ones)."
+            | Sha256 _ -> "expected SHA-256 of the download (a dataset published as one file), instead of the recorded one."
+            | Data _ -> "data root to unpack into (default: $GCNKD_DATA, else ./data)."
+
+[<RequireSubcommand>]
+type DataArgs =
+    | [<CliPrefix(CliPrefix.None)>] List of ParseResults<DataListArgs>
+    | [<CliPrefix(CliPrefix.None)>] Check of ParseResults<DataCheckArgs>
+    | [<CliPrefix(CliPrefix.None)>] Fetch of ParseResults<DataFetchArgs>
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | List _ -> "every dataset GcnKd knows: kind, folder under the data root, and whether it is present, partial or missing."
+            | Check _ -> "load each present dataset and compare graphs, nodes, edges, classes, features with the published statistics (exit 1 on a mismatch)."
+            | Fetch _ -> "download a dataset from its official source, verify its SHA-256 and unpack it into the data root."
+
 [<RequireSubcommand>]
 type GcnKdArgs =
     | [<AltCommandLine("-t"); Inherit>] Threads of count: int
@@ -258,6 +299,7 @@ type GcnKdArgs =
     | [<CliPrefix(CliPrefix.None)>] Reproduce of ParseResults<ReproduceArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
     | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
+    | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
     interface IArgParserTemplate with
         member a.Usage =
             match a with
@@ -272,6 +314,7 @@ type GcnKdArgs =
             | Reproduce _ -> "rerun a results table (experiments/results/NAME.md and .json)."
             | Report _ -> "(re)build DIR/report.html (config, final metrics, learning curves as inline SVG) from what a run directory holds."
             | Export _ -> "convert a safetensors checkpoint for another library (TorchSharp's .dat state dict)."
+            | Data _ -> "the datasets: list them, check them against their published statistics, fetch them."
 
 type BenchOptions = { Json: string option; Cases: string list; Runs: int; List: bool; Data: string option }
 
@@ -336,6 +379,12 @@ type ReproduceOptions = { Table: string; Quick: bool; Resume: bool; Only: string
 type ReportOptions = { Dir: string }
 
 type ExportOptions = { Checkpoint: string; Format: string; Out: string }
+/// `data check`: canonical dataset names (empty: every dataset present).
+type DataCheckOptions = { Names: string list; Data: string option }
+
+/// `data fetch`: the canonical dataset name, an optional server base replacing the official one, an optional
+/// expected SHA-256 (lower-case hex) replacing the recorded one.
+type DataFetchOptions = { Name: string; Url: string option; Sha256: string option; Data: string option }
 
 type Command =
     | RunQuickstart of QuickstartOptions
@@ -348,6 +397,9 @@ type Command =
     | RunReproduce of ReproduceOptions
     | RunReport of ReportOptions
     | RunExport of ExportOptions
+    | RunDataList of data: string option
+    | RunDataCheck of DataCheckOptions
+    | RunDataFetch of DataFetchOptions
     /// --help or a usage error: the text to print and whether it is an error.
     | Usage of text: string * isError: bool
 
@@ -392,7 +444,7 @@ let parse (argv: string[]) : Parsed =
             | Bench b ->
                 let runs = b.GetResult(Runs, defaultValue = 10) |> positive "--runs"
                 if runs < 5 then raise (InvalidValue(sprintf "--runs must be at least 5 (a median needs them), got %d" runs))
-                RunBench { Json = b.TryGetResult Json; Cases = b.GetResults Case; Runs = runs; List = b.Contains List; Data = b.TryGetResult BenchArgs.Data }
+                RunBench { Json = b.TryGetResult Json; Cases = b.GetResults Case; Runs = runs; List = b.Contains BenchArgs.List; Data = b.TryGetResult BenchArgs.Data }
             | Train t ->
                 if t.Contains Folds && t.Contains TrainArgs.Split then raise (InvalidValue "--folds and --split exclude each other")
                 let protocol =
@@ -550,6 +602,28 @@ let parse (argv: string[]) : Parsed =
                 if not (List.contains (format.Trim().ToLowerInvariant()) exportFormats) then
                     raise (InvalidValue(sprintf "--format must be one of %s; got '%s'" (String.concat ", " exportFormats) format))
                 RunExport { Checkpoint = x.GetResult Checkpoint; Format = format.Trim().ToLowerInvariant(); Out = x.GetResult ExportArgs.Out }
+            | Data d ->
+                let canonical (name: string) =
+                    match DatasetSources.tryFind name with
+                    | Some ds -> ds.Name
+                    | None -> raise (InvalidValue(DatasetSources.unknownMessage name))
+                match d.GetSubCommand() with
+                | List l -> RunDataList(l.TryGetResult DataListArgs.Data)
+                | Check c ->
+                    RunDataCheck { Names = c.GetResult(Names, defaultValue = []) |> List.map canonical |> List.distinct; Data = c.TryGetResult DataCheckArgs.Data }
+                | Fetch f ->
+                    let url =
+                        f.TryGetResult Url
+                        |> Option.map (fun u ->
+                            match System.Uri.TryCreate(u, System.UriKind.Absolute) with
+                            | true, uri when uri.Scheme = "http" || uri.Scheme = "https" -> u
+                            | _ -> raise (InvalidValue(sprintf "--url must be an http(s) URL such as http://localhost:8000/data, got '%s'" u)))
+                    let sha =
+                        f.TryGetResult Sha256
+                        |> Option.map (fun h ->
+                            if h.Length = 64 && h |> Seq.forall System.Uri.IsHexDigit then h.ToLowerInvariant()
+                            else raise (InvalidValue(sprintf "--sha256 must be 64 hexadecimal digits, got '%s'" h)))
+                    RunDataFetch { Name = canonical (f.GetResult Name); Url = url; Sha256 = sha; Data = f.TryGetResult DataFetchArgs.Data }
             | Threads _ -> Usage(parser.PrintUsage(), true)
         { Threads = threads; Command = command }
     with

@@ -1,5 +1,6 @@
 using GcnKd.Host.Bench;
 using GcnKd.Host.Checkpoints;
+using GcnKd.Host.Data;
 using GcnKd.Host.Errors;
 using GcnKd.Host.Experiments;
 using GcnKd.Host.Runtime;
@@ -61,6 +62,12 @@ public static class Program
                     return ReproduceCommand.Run(reproduce.Item);
                 case GcnKd.Cli.Command.RunExport export:
                     return ExportCommand.Run(export.Item);
+                case GcnKd.Cli.Command.RunDataList list:
+                    return DataCommand.List(list.data, Console.Out);
+                case GcnKd.Cli.Command.RunDataCheck check:
+                    return DataCommand.Check(check.Item, Console.Out);
+                case GcnKd.Cli.Command.RunDataFetch fetch:
+                    return DataFetch.Run(fetch.Item, Console.Out);
                 default:
                     Console.Error.WriteLine("error: unhandled command");
                     return 2;

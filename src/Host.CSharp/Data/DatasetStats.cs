@@ -34,6 +34,18 @@ public sealed record DatasetStats(
             d.NumLabels, d.NumFeatures, []);
     }
 
+    /// <summary>MNIST: both splits' images (an "item" is an image; features = pixels per image).</summary>
+    public static DatasetStats Of(MnistSplit train, MnistSplit test)
+    {
+        var counts = new int[Mnist.NumClasses];
+        foreach (var l in train.Labels.Concat(test.Labels)) counts[l]++;
+        return new DatasetStats(train.Count + test.Count, 0, 0, Mnist.NumClasses, train.Rows * train.Cols, counts);
+    }
+
+    /// <summary>These numbers as Core's <c>StatsCheck.Measured</c>, with the sizes of the fixed split (may be empty).</summary>
+    public StatsCheck.Measured ToMeasured(params int[] split) =>
+        new(Graphs, Nodes, UndirectedEdges, Classes, Features, ClassCounts, split);
+
     public override string ToString() =>
         $"graphs={Graphs} nodes={Nodes} avg_nodes={AvgNodes:F2} undirected_edges={UndirectedEdges} " +
         $"avg_edges={AvgEdges:F2} classes={Classes} features={Features} class_counts=[{string.Join(", ", ClassCounts)}]";

@@ -3,15 +3,20 @@ using GcnKd.Host.Errors;
 
 namespace GcnKd.Host.Experiments;
 
-/// <summary>Dataset names the CLI accepts, and which loader and task each one means.</summary>
+/// <summary>Dataset names the training commands accept, and which loader and task each one means (the names of
+/// graph, node and inductive datasets come from Core's DatasetSources; MNIST is trained on as MNIST-points).</summary>
 public static class DatasetCatalog
 {
-    public static readonly string[] NodeDatasets = ["Cora", "CiteSeer", "PubMed"];
-    public static readonly string[] GraphDatasets = ["MUTAG", "PTC_MR", "PROTEINS", "IMDB-BINARY", "COLLAB"];
+    static string[] OfKind(DatasetSources.DatasetKind kind) =>
+        DatasetSources.all.Where(d => d.Kind.Equals(kind)).Select(d => d.Name).ToArray();
+
+    /// <summary>Names from Core's DatasetSources, the catalog <c>gcnkd data</c> lists.</summary>
+    public static readonly string[] NodeDatasets = OfKind(DatasetSources.DatasetKind.NodeClassification);
+    public static readonly string[] GraphDatasets = OfKind(DatasetSources.DatasetKind.GraphClassification);
     /// <summary>Point-cloud classification (DGCNN): MNIST digits sampled as point clouds, our ModelNet40 stand-in.</summary>
     public static readonly string[] PointDatasets = ["MNIST-points"];
     /// <summary>Inductive multi-label node classification.</summary>
-    public static readonly string[] InductiveDatasets = ["PPI"];
+    public static readonly string[] InductiveDatasets = OfKind(DatasetSources.DatasetKind.InductiveNodes);
 
     static IEnumerable<string> All => NodeDatasets.Concat(GraphDatasets).Concat(PointDatasets).Concat(InductiveDatasets);
 
