@@ -50,6 +50,7 @@ let ``quickstart runs every step on MUTAG and leaves the table, a loadable check
     Assert.Contains("| pruned KD student |", File.ReadAllText(Path.Combine(out, "summary.md")))
     Assert.Equal(3, File.ReadAllLines(Path.Combine(out, "generations.csv")).Length)
     Assert.Contains("done in", File.ReadAllText(Path.Combine(out, "log.txt")))
+    Assert.Contains("\"ga_generations\": \"2\"", File.ReadAllText(Path.Combine(out, "config.json")))
     // each checkpoint holds its model's parameters (the pruned one fewer than the student's)
     let count name = GcnKd.Host.Checkpoints.CheckpointFile.Load(Path.Combine(out, name + ".safetensors")).Tensors |> Seq.filter (fun struct (n: string, _) -> not (n.StartsWith "state.")) |> Seq.sumBy (fun struct (_, t: Tensor) -> t.Numel)
     for row, name in List.zip r.Rows [ "teacher"; "student"; "kd"; "lsp"; "gfkd"; "pruned" ] do

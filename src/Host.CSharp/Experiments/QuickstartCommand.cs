@@ -9,8 +9,8 @@ namespace GcnKd.Host.Experiments;
 
 /// <summary>`gcnkd quickstart`: <see cref="Quickstart.run"/> on MUTAG (or another graph-classification dataset)
 /// from the data root, with its progress on the console and a run directory: summary.md and summary.json (the
-/// table), one checkpoint per model (teacher, student, kd, lsp, gfkd, pruned), generations.csv (the GA's fitness)
-/// and log.txt.</summary>
+/// table), config.json (the settings), one checkpoint per model (teacher, student, kd, lsp, gfkd, pruned),
+/// generations.csv (the GA's fitness) and log.txt.</summary>
 public static class QuickstartCommand
 {
     public static int Run(GcnKd.Cli.QuickstartOptions o)
@@ -47,6 +47,16 @@ public static class QuickstartCommand
         foreach (var (name, tensors) in r.Checkpoints.Select(c => (c.Item1, c.Item2)))
             CheckpointFile.Save(Path.Combine(dir.Path, name + ".safetensors"), tensors.Select(t => (t.Item1, t.Item2)),
                 new Dictionary<string, string> { ["dataset"] = dataset, ["quickstart_model"] = name });
+        var st = settings;
+        dir.WriteConfig([("command", "quickstart"), ("dataset", dataset), ("data_root", root.Path)],
+            new (string, object)[]
+            {
+                ("teacher", $"{Quickstart.teacherModel}, epochs by {GfkdRegistry.TeacherFolds}-fold CV inside the training part (cap {st.TeacherEpochs})"),
+                ("student", Quickstart.studentModel), ("student_epochs", st.StudentEpochs), ("kd_temperature", st.KdTemperature), ("kd_alpha", st.KdAlpha),
+                ("lsp_lambda", st.LspLambda), ("gfkd_iterations", st.FitIterations), ("gfkd_student_epochs", st.FakeEpochs),
+                ("ga_population", st.Genetic.Population), ("ga_generations", st.Genetic.Generations), ("ga_subset", st.SubsetSize),
+                ("fine_tune_epochs", st.FineTuneEpochs), ("seed", 0),
+            }.Select(kv => Tuple.Create(kv.Item1, Convert.ToString(kv.Item2, System.Globalization.CultureInfo.InvariantCulture)!)));
         dir.WriteText("summary.md", Markdown(r));
         dir.WriteText("summary.json", QuickstartTable.json(Title(r), r.Rows));
         dir.WriteText("generations.csv", "generation,best,mean,best_kept\n" + string.Concat(r.Generations.Select(g =>
