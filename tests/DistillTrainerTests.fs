@@ -111,7 +111,7 @@ let ``distill PPI (fixture): the paper's teacher and student, LSP on the release
     use out = new TempDir()
     let opts m teacher =
         { DistillCliOptions.Dataset = "ppi"; Method = m; Kernel = "l1exp"; Lambda = 1.0f; DistillEpochs = Some 1; Seed = 0; Seeds = 1
-          Epochs = Some 3; Teacher = teacher; Points = None; TrainSize = None; Data = Some d.Path; Out = System.IO.Path.Combine(out.Path, m) }
+          Epochs = Some 3; Teacher = teacher; Points = None; TrainSize = None; Resume = false; Data = Some d.Path; Out = System.IO.Path.Combine(out.Path, m) }
     let lsp = GcnKd.Host.Experiments.DistillCommand.Execute(opts "lsp" None, System.IO.TextWriter.Null)
     Assert.Equal("micro_f1", lsp.Metric)
     Assert.Equal(Tree.count (Gat.init (Gat.ppiTeacher 5 4) (Rng.create 0)), lsp.TeacherParams)

@@ -13,7 +13,7 @@ open GcnKd.Tests.TestData
 
 let private train dataset model protocol out =
     let o = { TrainOptions.Dataset = dataset; Model = model; Protocol = protocol; Seed = 0; Seeds = 1; Epochs = Some 3; Points = None; TrainSize = None
-              ValFraction = None; Dropout = None; Data = Some dataRoot.Value.Path; Out = out }
+              ValFraction = None; Dropout = None; Resume = false; Data = Some dataRoot.Value.Path; Out = out }
     TrainCommand.Execute(o, TextWriter.Null, 1) |> ignore
 
 let private metric (file: string) (name: string) =

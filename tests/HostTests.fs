@@ -62,7 +62,7 @@ let ``quickstart runs every step on MUTAG and leaves the table, a loadable check
         QuickstartCommand.Execute({ QuickstartOptions.Dataset = "Cora"; Data = Some dataRoot.Value.Path; Out = out }, tinyQuickstart, TextWriter.Null)) |> ignore
 
 let private trainOptions dataset model out =
-    { TrainOptions.Dataset = dataset; Model = model; Protocol = KFold 10; Seed = 0; Seeds = 1; Epochs = Some 1; Points = None; TrainSize = None; ValFraction = None; Dropout = None
+    { TrainOptions.Dataset = dataset; Model = model; Protocol = KFold 10; Seed = 0; Seeds = 1; Epochs = Some 1; Points = None; TrainSize = None; ValFraction = None; Dropout = None; Resume = false
       Data = Some dataRoot.Value.Path; Out = out }
 
 [<Fact>]
@@ -126,7 +126,7 @@ let ``distill refuses datasets it cannot run and teacher checkpoints that do not
     use dir = new TempDir()
     let opts dataset teacher =
         { DistillCliOptions.Dataset = dataset; Method = "lsp"; Kernel = "rbf"; Lambda = 1.0f; DistillEpochs = None; Seed = 0; Seeds = 1
-          Epochs = Some 1; Teacher = teacher; Points = None; TrainSize = None; Data = Some dataRoot.Value.Path; Out = dir.Path }
+          Epochs = Some 1; Teacher = teacher; Points = None; TrainSize = None; Resume = false; Data = Some dataRoot.Value.Path; Out = dir.Path }
     userError [ "distill runs on the Planetoid node datasets"; "MUTAG" ] (fun () -> DistillCommand.Execute(opts "MUTAG" None, TextWriter.Null))
     userError [ "--method fitnet is not available on MNIST-points"; "none, kd or lsp" ]
         (fun () -> DistillCommand.Execute({ opts "MNIST-points" None with Method = "fitnet" }, TextWriter.Null))

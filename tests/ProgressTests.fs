@@ -80,7 +80,7 @@ let ``on a status line the bar is redrawn in place and erased before other text;
 
 let private trainOptions out : GcnKd.Cli.TrainOptions =
     { Dataset = "MUTAG"; Model = "gin"; Protocol = GcnKd.Cli.KFold 2; Seed = 0; Seeds = 1; Epochs = Some 2; Points = None; TrainSize = None
-      ValFraction = None; Dropout = None; Data = Some dataRoot.Value.Path; Out = out }
+      ValFraction = None; Dropout = None; Resume = false; Data = Some dataRoot.Value.Path; Out = out }
 
 [<Fact>]
 let ``gcnkd train writes its plain epoch lines when not on a terminal, and bars with ETA on one`` () =

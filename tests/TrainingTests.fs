@@ -244,7 +244,7 @@ let ``Point-cloud parts: a stratified training subset, validation carved from it
 
 let private options dataset model protocol epochs dataDir outDir : GcnKd.Cli.TrainOptions =
     { GcnKd.Cli.TrainOptions.Dataset = dataset; Model = model; Protocol = protocol; Seed = 0; Seeds = 1; Epochs = Some epochs
-      Points = None; TrainSize = None; ValFraction = None; Dropout = None; Data = Some dataDir; Out = outDir }
+      Points = None; TrainSize = None; ValFraction = None; Dropout = None; Resume = false; Data = Some dataDir; Out = outDir }
 
 let private json (path: string) =
     Assert.True(File.Exists path, sprintf "%s exists" path)

@@ -32,6 +32,7 @@ type TrainArgs =
     | Train_Size of count: int
     | Val_Fraction of fraction: float
     | Dropout of p: float
+    | Resume
     | Data of dir: string
     | [<Mandatory>] Out of dir: string
     interface IArgParserTemplate with
@@ -49,6 +50,7 @@ type TrainArgs =
             | Train_Size _ -> "MNIST-points: train on a stratified, seeded subset of this many training clouds (default: all 60000)."
             | Dropout _ -> "graph classification: dropout on the logits (default 0.5; Xu et al. tune it in {0, 0.5})."
             | Val_Fraction _ -> "graph classification: the stratified fraction of each training part held out to select the epoch (default 0.1)."
+            | TrainArgs.Resume -> "continue an interrupted run: keep every seed / fold whose folder holds its metrics.json and checkpoint, train the rest (the other options must match the run's config.json)."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "run directory for the checkpoint(s), resolved config and metrics."
 
@@ -64,6 +66,7 @@ type DistillArgs =
     | Teacher of checkpoint: string
     | Points of count: int
     | Train_Size of count: int
+    | Resume
     | Data of dir: string
     | [<Mandatory>] Out of dir: string
     interface IArgParserTemplate with
@@ -80,6 +83,7 @@ type DistillArgs =
             | Points _ -> "MNIST-points: points sampled per digit (default 128)."
             | Train_Size _ -> "MNIST-points: train on a stratified, seeded subset of this many training clouds (default: all)."
             | Teacher _ -> "reuse a teacher checkpoint (model.safetensors of a previous distill run's teacher/) instead of training one."
+            | DistillArgs.Resume -> "continue an interrupted run: load the teacher and keep every student seed whose folder holds its metrics.json and checkpoint, train the rest (the other options must match the run's config.json)."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "run directory: teacher/ and one directory per student seed."
 
@@ -185,7 +189,7 @@ type ReproduceArgs =
             match a with
             | Table _ -> "which table: teachers, lsp, gfkd or evolution."
             | Quick -> "a smoke version: few epochs, one fold or seed (what CI runs)."
-            | Resume -> "lsp, gfkd, evolution: keep every row whose run directory already holds its final metrics.json with all its seeds (an interrupted reproduction continues where it stopped)."
+            | Resume -> "keep every row whose run directory already holds its final metrics.json with all its seeds, and within an unfinished row every finished seed, fold or teacher (an interrupted reproduction continues where it stopped)."
             | Only _ -> "gfkd: run only this dataset's rows (repeatable); the table still lists the other datasets' finished runs, from their run directories."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
             | Out _ -> "where the table goes (default experiments/results)."
@@ -334,6 +338,8 @@ type TrainOptions =
       ValFraction: float option
       /// Graph classification: dropout on the logits (default Registry.DefaultGraphDropout).
       Dropout: float option
+      /// Keep the seeds / folds an earlier run into Out finished (`--resume`).
+      Resume: bool
       Data: string option; Out: string }
 
 type DistillCliOptions =
@@ -341,6 +347,8 @@ type DistillCliOptions =
       Seed: int; Seeds: int; Epochs: int option; Teacher: string option
       /// MNIST-points only: points per cloud and the training subset size.
       Points: int option; TrainSize: int option
+      /// Keep the teacher and the student seeds an earlier run into Out finished (`--resume`).
+      Resume: bool
       Data: string option; Out: string }
 
 /// Where a fake graph's node count comes from (`--nodes`).
@@ -472,6 +480,7 @@ let parse (argv: string[]) : Parsed =
                                |> Option.map (fun p ->
                                    if p >= 0.0 && p < 1.0 then p
                                    else raise (InvalidValue(sprintf "--dropout must lie in [0, 1), got %g" p)))
+                           Resume = t.Contains TrainArgs.Resume
                            Data = t.TryGetResult TrainArgs.Data
                            Out = t.GetResult TrainArgs.Out }
             | Distill d ->
@@ -493,6 +502,7 @@ let parse (argv: string[]) : Parsed =
                              Teacher = d.TryGetResult DistillArgs.Teacher
                              Points = d.TryGetResult DistillArgs.Points |> Option.map (positive "--points")
                              TrainSize = d.TryGetResult DistillArgs.Train_Size |> Option.map (positive "--train-size")
+                             Resume = d.Contains DistillArgs.Resume
                              Data = d.TryGetResult DistillArgs.Data; Out = d.GetResult DistillArgs.Out }
             | Gfkd g ->
                 let m = g.GetResult GfkdArgs.Method

@@ -9,7 +9,8 @@ using Microsoft.FSharp.Core;
 namespace GcnKd.Host;
 
 /// <summary>The `gcnkd` executable: parse (pure, GcnKd.Cli), report the device, dispatch, map errors to exit codes
-/// (0 success, 1 a run failed, 2 a user mistake: one clear message, never a stack trace).</summary>
+/// (0 success, 1 a run failed, 2 a user mistake: one clear message, never a stack trace, 130 stopped by Ctrl-C after
+/// the current epoch, everything written so far complete: see <see cref="Interrupt"/>).</summary>
 public static class Program
 {
     /// <summary>A config file's text, or why it cannot be read.</summary>
@@ -22,8 +23,21 @@ public static class Program
         }
     }
 
+    /// <summary>Where a command leaves its finished parts, for the line printed when it is interrupted (null: it
+    /// saves nothing before it ends).</summary>
+    static string? OutputOf(GcnKd.Cli.Command c) => c switch
+    {
+        GcnKd.Cli.Command.RunTrain t => t.Item.Out,
+        GcnKd.Cli.Command.RunDistill d => d.Item.Out,
+        GcnKd.Cli.Command.RunGfkd g => g.Item.Out,
+        GcnKd.Cli.Command.RunEvolve e => e.Item.Out,
+        GcnKd.Cli.Command.RunReproduce r => r.Item.Out,
+        _ => null,
+    };
+
     public static int Main(string[] args)
     {
+        Interrupt.InstallConsoleHandler();
         var parsed = GcnKd.CliConfig.parse(FuncConvert.FromFunc<string, FSharpResult<string, string>>(ReadConfig), args);
         try
         {
@@ -77,6 +91,12 @@ public static class Program
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
+        }
+        catch (OperationCanceledException) when (Interrupt.Requested)
+        {
+            Console.Out.Flush();
+            Console.Error.WriteLine(Interrupt.StoppedLine(OutputOf(parsed.Command)));
+            return 130;
         }
     }
 }

@@ -50,6 +50,20 @@ public static class DistillCommand
         var runs = new List<RunOutcome>();
         double teacherTest;
         int teacherParams;
+        var recorded = Options(o, dataset);
+        // config.json with the options before the teacher (once the data is known to be there), for --resume
+        void Begin() => RunResume.Begin(dir, o.Resume, [("dataset", dataset), ("data_root", root.Path)], recorded);
+        // the teacher this run trained before it was interrupted (--resume, no --teacher), or null
+        var ownTeacher = dir.Sub("teacher");
+        RunOutcome? KeptTeacher()
+        {
+            var kept = o.Resume && !OptionModule.IsSome(o.Teacher) ? RunResume.Finished(ownTeacher, null, 0) : null;
+            if (kept is not null) progress.WriteLine($"  teacher: kept from {ownTeacher.Path}");
+            return kept;
+        }
+        string ownCheckpoint = Path.Combine(ownTeacher.Path, "model.safetensors");
+        RunOutcome Student(Func<Tuple<RunOutcome, double[]>> distil, int seed, Dictionary<string, string> meta) =>
+            StudentRun(distil, seed, o.Resume, dir, meta, progress);
 
         if (points)
         {
@@ -59,7 +73,13 @@ public static class DistillCommand
             int total = Registry.pointTrainConfig("dgcnn", 0, epochs).Epochs;
             var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"MNIST train/test, {numPoints} points, {train.Length} training / {val.Length} validation / {data.Test.Length} test clouds" };
             Tuple<DgcnnParams, DgcnnState> teacher;
-            if (OptionModule.IsSome(o.Teacher))
+            Begin();
+            if (KeptTeacher() is { } kept)
+            {
+                teacher = DistillRegistry.pointTeacherOf(data, kept.Tensors);
+                teacherTest = kept.TestAccuracy;
+            }
+            else if (OptionModule.IsSome(o.Teacher))
             {
                 var named = CheckpointFile.Load(o.Teacher.Value).Tensors.Select(t => Tuple.Create(t.Item1, t.Item2)).ToArray();
                 try { teacher = DistillRegistry.pointTeacherOf(data, named); }
@@ -78,14 +98,20 @@ public static class DistillCommand
             teacherParams = Tree.count(teacher.Item1);
             progress.WriteLine($"  teacher: {teacherParams} parameters, test accuracy {100 * teacherTest:F2}");
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
-                runs.Add(Student(DistillRegistry.distillPoints(data, teacher.Item1, teacher.Item2, method, options, s, epochs, train, val, TrainCommand.Progress(progress, $"seed {s}", 1, total)), s, dir, meta, progress));
+                runs.Add(Student(() => DistillRegistry.distillPoints(data, teacher.Item1, teacher.Item2, method, options, s, epochs, train, val, TrainCommand.Progress(progress, $"seed {s}", 1, total)), s, meta));
         }
         else if (inductive)
         {
             var data = DatasetCatalog.LoadInductive(root, dataset);
             var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"inductive: {data.Train.Length}/{data.Val.Length}/{data.Test.Length} graphs, micro-F1" };
             GatParams teacher;
-            if (OptionModule.IsSome(o.Teacher))
+            Begin();
+            if (KeptTeacher() is { } kept)
+            {
+                teacher = LoadTeacher(ownCheckpoint, DistillRegistry.inductiveTeacherTemplate(data), progress);
+                teacherTest = kept.TestAccuracy;
+            }
+            else if (OptionModule.IsSome(o.Teacher))
             {
                 teacher = LoadTeacher(o.Teacher.Value, DistillRegistry.inductiveTeacherTemplate(data), progress);
                 teacherTest = DistillRegistry.inductiveTeacherTest(data, teacher);
@@ -95,28 +121,30 @@ public static class DistillCommand
             teacherParams = Tree.count(teacher);
             progress.WriteLine($"  teacher: {teacherParams} parameters, test micro-F1 {100 * teacherTest:F2}");
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
-                runs.Add(Student(DistillRegistry.distillInductive(data, teacherOut, teacherParams, method, options, s, epochs, TrainCommand.Progress(progress, $"seed {s}", 25, EpochsOr(Registry.inductivePreset("gat-student").Epochs))), s, dir, meta, progress));
+                runs.Add(Student(() => DistillRegistry.distillInductive(data, teacherOut, teacherParams, method, options, s, epochs, TrainCommand.Progress(progress, $"seed {s}", 25, EpochsOr(Registry.inductivePreset("gat-student").Epochs))), s, meta));
         }
         else
         {
             var data = DatasetCatalog.LoadNode(root, dataset);
             var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"Planetoid split {data.Train.Length}/{data.Val.Length}/{data.Test.Length}" };
             int total = EpochsOr(Registry.nodePreset("gat").Epochs);
-            var teacher = OptionModule.IsSome(o.Teacher)
-                ? LoadTeacher(o.Teacher.Value, DistillRegistry.nodeTeacherTemplate(data), progress)
+            Begin();
+            string? teacherPath = KeptTeacher() is not null ? ownCheckpoint : OptionModule.IsSome(o.Teacher) ? o.Teacher.Value : null;
+            var teacher = teacherPath is not null
+                ? LoadTeacher(teacherPath, DistillRegistry.nodeTeacherTemplate(data), progress)
                 : TrainTeacher(DistillRegistry.trainNodeTeacher(data, 0, epochs, TrainCommand.Progress(progress, "teacher", 50, total)), dir, meta, progress).Params;
             var teacherOut = DistillRegistry.teacherOutputs(data, teacher);
             teacherTest = NodeTrainer.evaluate(teacherOut.Logits, data.Labels, data.Test).Item2;
             teacherParams = Tree.count(teacher);
             progress.WriteLine($"  teacher: {teacherParams} parameters, test accuracy {100 * teacherTest:F2}");
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
-                runs.Add(Student(DistillRegistry.distillNode(data, teacherOut, teacherParams, method, options, s, epochs, TrainCommand.Progress(progress, $"seed {s}", 50, total)), s, dir, meta, progress));
+                runs.Add(Student(() => DistillRegistry.distillNode(data, teacherOut, teacherParams, method, options, s, epochs, TrainCommand.Progress(progress, $"seed {s}", 50, total)), s, meta));
         }
         var acc = runs.Select(r => r.TestAccuracy).ToArray();
         var (mean, std) = global::GcnKd.Train.Summary.meanStd(acc).ToValueTuple();
         var summary = new Summary(dataset, name, kernel, runs[0].Metric, mean, std, runs.Count, teacherTest, teacherParams, runs[0].ParamCount, runs);
         dir.WriteConfig([("dataset", dataset), ("data_root", root.Path),
-            ("teacher", OptionModule.IsSome(o.Teacher) ? Path.GetFullPath(o.Teacher.Value) : "teacher/model.safetensors")], runs[0].Config);
+            ("teacher", OptionModule.IsSome(o.Teacher) ? Path.GetFullPath(o.Teacher.Value) : "teacher/model.safetensors")], runs[0].Config, recorded);
         dir.WriteJson("metrics.json", w =>
         {
             w.WriteStartObject();
@@ -178,13 +206,34 @@ public static class DistillCommand
         return (p, outcome.TestAccuracy);
     }
 
-    static RunOutcome Student(Tuple<RunOutcome, double[]> run, int seed, RunDirectory dir, Dictionary<string, string> meta, TextWriter progress)
+    /// <summary>One student seed: kept when --resume finds it finished in DIR/seed-S, else distilled and written
+    /// (distill.csv, then the run with its metrics.json last).</summary>
+    static RunOutcome StudentRun(Func<Tuple<RunOutcome, double[]>> distil, int seed, bool resume, RunDirectory dir, Dictionary<string, string> meta, TextWriter progress)
     {
-        var (r, term) = run.ToValueTuple();
-        progress.WriteLine($"  seed {seed}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
+        Interrupt.ThrowIfRequested();
         var sub = dir.Sub($"seed-{seed}");
-        sub.WriteRun(r, meta);
+        if (resume && RunResume.Finished(sub, null, seed) is { } kept)
+        {
+            progress.WriteLine($"  seed {seed}: kept from {sub.Path} (test {100 * kept.TestAccuracy:F2})");
+            return kept;
+        }
+        var (r, term) = distil().ToValueTuple();
+        progress.WriteLine($"  seed {seed}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
         sub.WriteText("distill.csv", "epoch,distill_loss\n" + string.Concat(term.Select((v, i) => $"{i},{v.ToString("R", CultureInfo.InvariantCulture)}\n")));
+        sub.WriteRun(r, meta);
         return r;
+    }
+
+    /// <summary>The options that decide the teacher's and every student's numbers, as config.json records them for
+    /// --resume (not --seed and --seeds: a resumed run may add seeds; not --data).</summary>
+    static List<(string, string)> Options(GcnKd.Cli.DistillCliOptions o, string dataset)
+    {
+        var list = new List<(string, string)> { ("command", "distill"), ("dataset", dataset), ("method", o.Method), ("kernel", o.Kernel), ("lambda", TrainCommand.Inv(o.Lambda)) };
+        if (OptionModule.IsSome(o.DistillEpochs)) list.Add(("distill-epochs", TrainCommand.Inv(o.DistillEpochs.Value)));
+        if (OptionModule.IsSome(o.Epochs)) list.Add(("epochs", TrainCommand.Inv(o.Epochs.Value)));
+        if (OptionModule.IsSome(o.Teacher)) list.Add(("teacher", Path.GetFullPath(o.Teacher.Value)));
+        if (OptionModule.IsSome(o.Points)) list.Add(("points", TrainCommand.Inv(o.Points.Value)));
+        if (OptionModule.IsSome(o.TrainSize)) list.Add(("train-size", TrainCommand.Inv(o.TrainSize.Value)));
+        return list;
     }
 }

@@ -99,6 +99,7 @@ public static class EvolveCommand
         var timings = new List<double[]>();
         for (int seed = o.Seed; seed < o.Seed + o.Seeds; seed++)
         {
+            Interrupt.ThrowIfRequested();
             var sd = dir.Sub($"seed-{seed}");
             if (o.Resume && ReadSeed(sd) is { } done)
             {
@@ -123,7 +124,7 @@ public static class EvolveCommand
                     var left = sw.Elapsed.TotalSeconds / (st.Generation + 1) * (seedGenetic.Generations - st.Generation - 1);
                     progress.WriteLine($"  seed {seed} generation {st.Generation + 1,3}/{seedGenetic.Generations}: best fitness {st.Best:F4}, mean {st.Mean:F4}, " +
                                        $"best keeps {st.BestKept}/{Prunable.length(structure)} units ({st.Evaluated} new, {left:F0} s left)");
-                }));
+                }, Interrupt.ThrowIfRequested));
             sd.WriteText("ga.csv", csv.ToString());
             sd.WriteText("ga.svg", GcnKd.Report.SvgPlot.render($"GA fitness, {model.Name} on {model.Dataset} (seed {seed})", "generation", "fitness",
                 Microsoft.FSharp.Collections.ListModule.OfSeq(new[]
@@ -327,12 +328,13 @@ public static class EvolveCommand
         return FuncConvert.FromAction<EpochLog>(e =>
         {
             if (bar.Live)
-            {
                 bar.Update(e.Epoch + 1, $"train loss {e.TrainLoss:F4}, train {100 * e.TrainMetric:F2} %, validation {100 * e.ValMetric:F2} %");
-                return;
+            else
+            {
+                var left = sw.Elapsed.TotalSeconds / (e.Epoch + 1) * (epochs - e.Epoch - 1);
+                progress.WriteLine($"  {what} epoch {e.Epoch + 1,3}/{epochs}: train loss {e.TrainLoss:F4}, train {100 * e.TrainMetric:F2} %, validation {100 * e.ValMetric:F2} % ({left:F0} s left)");
             }
-            var left = sw.Elapsed.TotalSeconds / (e.Epoch + 1) * (epochs - e.Epoch - 1);
-            progress.WriteLine($"  {what} epoch {e.Epoch + 1,3}/{epochs}: train loss {e.TrainLoss:F4}, train {100 * e.TrainMetric:F2} %, validation {100 * e.ValMetric:F2} % ({left:F0} s left)");
+            Interrupt.ThrowIfRequested();   // Ctrl-C: stop after this epoch
         });
     }
 
@@ -341,6 +343,7 @@ public static class EvolveCommand
 
     static FSharpFunc<A, R> Fn<A, R>(Func<A, R> f) => FuncConvert.FromFunc(f);
 
-    static FSharpFunc<GenerationStats, Unit> Fn(Action<GenerationStats> f) => FuncConvert.FromAction(f);
+    /// <summary>A generation callback, then <paramref name="after"/> (the Ctrl-C check).</summary>
+    static FSharpFunc<GenerationStats, Unit> Fn(Action<GenerationStats> f, Action after) => FuncConvert.FromAction<GenerationStats>(st => { f(st); after(); });
 
 }

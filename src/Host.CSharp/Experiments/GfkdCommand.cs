@@ -101,9 +101,7 @@ public static class GfkdCommand
                 TrainCommand.Progress(progress, k < folds ? $"teacher fold {k + 1}/{folds}" : "teacher", 50, k < folds ? foldEpochs : 0));
             var (outcome, choice) = GfkdRegistry.trainTeacher(o.TeacherModel, data, 0, epochs, train, test, onEpoch).ToValueTuple();
             progress.WriteLine($"  teacher: {choice.Epoch + 1} epochs (mean validation accuracy {100 * choice.MeanValMetric:F2} over {choice.Folds} folds)");
-            var teacherDir = dir.Sub("teacher");
-            teacherDir.WriteRun(outcome, meta);
-            teacherDir.WriteConfig([("dataset", dataset), ("model", o.TeacherModel), ("protocol", meta["protocol"])], outcome.Config);
+            dir.Sub("teacher").WriteRun(outcome, meta);   // with its config.json
             teacher = GfkdRegistry.teacherOf(o.TeacherModel, data, outcome.Tensors);
             teacherParams = outcome.ParamCount;
         }
@@ -119,6 +117,7 @@ public static class GfkdCommand
         double realNodes = real.Average(g => (double)g.Adj.Rows);
         for (int seed = o.Seed; seed < o.Seed + o.Seeds; seed++)
         {
+            Interrupt.ThrowIfRequested();
             var sub = dir.Sub($"seed-{seed}");
             var done = o.Resume ? ReadSeed(sub.Path, students) : null;
             if (done is not null)
@@ -262,6 +261,7 @@ public static class GfkdCommand
                     progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"  seed {seed} generation {l.Iteration,5}/{fit.Iterations}: loss {l.Loss:F4} (CE {l.CrossEntropy:F4}, BN {l.BnPrior:F4}), density {l.Density:F3}, teacher agrees on {100 * l.TargetAccuracy:F1} % ({1000 * perIt:F0} ms/iteration, {perIt * (fit.Iterations - l.Iteration - 1):F0} s left)"));
                 }
+                Interrupt.ThrowIfRequested();   // Ctrl-C: stop between iterations (--resume restarts from the last fitting checkpoint)
             }),
             resumeFrom, CheckpointEvery,
             FuncConvert.FromAction<FakeGraphSpec, FittingState>((spec, state) =>

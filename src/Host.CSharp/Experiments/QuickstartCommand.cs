@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using GcnKd.Host.Checkpoints;
 using GcnKd.Host.Errors;
+using GcnKd.Host.Runtime;
 using GcnKd.Report;
 using GcnKd.Train;
 using Microsoft.FSharp.Core;
@@ -42,6 +43,7 @@ public static class QuickstartCommand
             string l = $"[{clock.Elapsed:mm\\:ss}] {s}";
             progress.WriteLine(l);
             log.WriteLine(l);
+            Interrupt.ThrowIfRequested();   // Ctrl-C: stop between steps and epochs (the quickstart writes at its end)
         }
         var r = Quickstart.run(settings, data, FuncConvert.FromAction<string>(Line));
         foreach (var (name, tensors) in r.Checkpoints.Select(c => (c.Item1, c.Item2)))

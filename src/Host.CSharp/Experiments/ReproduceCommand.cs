@@ -92,7 +92,7 @@ public static class ReproduceCommand
             var opts = new GcnKd.Cli.TrainOptions(row.Dataset, row.Model, row.Protocol, 0, row.Seeds, epochs,
                 Some(row.Points), Some(o.Quick ? QuickTrainSize(row.TrainSize) : row.TrainSize),
                 row.ValFraction is double f ? FSharpOption<double>.Some(f) : FSharpOption<double>.None,
-                row.Dropout is double dr ? FSharpOption<double>.Some(dr) : FSharpOption<double>.None, o.Data,
+                row.Dropout is double dr ? FSharpOption<double>.Some(dr) : FSharpOption<double>.None, o.Resume, o.Data,
                 Path.Combine(runs, $"{row.Dataset}-{row.Model}"));
             progress.WriteLine($"== {row.Dataset} / {row.Model}");
             var s = TrainCommand.Execute(opts, progress, o.Quick ? 1 : int.MaxValue);

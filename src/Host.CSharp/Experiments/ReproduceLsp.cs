@@ -80,7 +80,7 @@ public static class ReproduceLsp
                 int? trainSize = o.Quick && study.TrainSize is int q ? Math.Min(q, 200) : study.TrainSize;
                 int? epochs = o.Quick ? (study.TrainSize is null ? 2 : 1) : study.Epochs;
                 var opts = new GcnKd.Cli.DistillCliOptions(dataset, method, kernel, 1.0f, FSharpOption<int>.None, 0, study.Seeds,
-                    Opt(epochs), teacher, FSharpOption<int>.None, Opt(trainSize), o.Data, outDir);
+                    Opt(epochs), teacher, FSharpOption<int>.None, Opt(trainSize), o.Resume, o.Data, outDir);
                 int wanted = o.Quick ? 1 : study.Seeds;
                 var s = o.Resume ? DistillCommand.ReadFinished(outDir, wanted) : null;
                 progress.WriteLine(s is null ? $"== {dataset} / {name}" : $"== {dataset} / {name}: kept from {outDir}");

@@ -38,8 +38,11 @@ public sealed class RunDirectory(string path)
 
     static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
 
-    /// <summary>config.json: the header fields, then the resolved settings of the runs as a "settings" object.</summary>
-    public void WriteConfig(IEnumerable<(string Key, string Value)> header, IEnumerable<Tuple<string, string>> settings) =>
+    /// <summary>config.json: the header fields, then the resolved settings of the runs as a "settings" object and,
+    /// when given, the command and options that decide the runs' numbers as an "options" object (what --resume checks,
+    /// <see cref="RunResume"/>).</summary>
+    public void WriteConfig(IEnumerable<(string Key, string Value)> header, IEnumerable<Tuple<string, string>> settings,
+                            IEnumerable<(string Key, string Value)>? options = null) =>
         WriteJson("config.json", w =>
         {
             w.WriteStartObject();
@@ -47,18 +50,26 @@ public sealed class RunDirectory(string path)
             w.WriteStartObject("settings");
             foreach (var (k, v) in settings) w.WriteString(k, v);
             w.WriteEndObject();
+            if (options is not null)
+            {
+                w.WriteStartObject("options");
+                foreach (var (k, v) in options) w.WriteString(k, v);
+                w.WriteEndObject();
+            }
             w.WriteEndObject();
         });
 
-    /// <summary>One run (a seed or a fold): checkpoint, epochs.csv, metrics.json.</summary>
+    /// <summary>One run (a seed or a fold): checkpoint, epochs.csv, config.json (the run's settings), and metrics.json
+    /// last, so that a folder with metrics.json holds a finished run.</summary>
     public void WriteRun(RunOutcome r, IDictionary<string, string> metadata)
     {
         var meta = new Dictionary<string, string>(metadata)
         {
             ["model"] = r.Model,
             ["seed"] = r.Seed.ToString(CultureInfo.InvariantCulture),
-            ["best_epoch"] = r.BestEpoch.ToString(CultureInfo.InvariantCulture),
         };
+        WriteConfig(meta.Select(kv => (kv.Key, kv.Value)), r.Config);
+        meta["best_epoch"] = r.BestEpoch.ToString(CultureInfo.InvariantCulture);
         CheckpointFile.Save(System.IO.Path.Combine(Path, "model.safetensors"), r.Tensors.Select(t => (t.Item1, t.Item2)), meta);
         WriteText("epochs.csv", Csv(r.Log));
         WriteJson("metrics.json", w =>

@@ -37,6 +37,26 @@ public static class TrainCommand
         var dir = new RunDirectory(o.Out);
         var runs = new List<RunOutcome>();
         string protocol;
+        var options = Options(o, dataset);
+        // config.json with the options before the first run (once the data and model are known to be right), so that
+        // an interrupted run can be resumed and checked
+        void Begin() => RunResume.Begin(dir, o.Resume, [("dataset", dataset), ("model", o.Model), ("data_root", root.Path)], options);
+        // one seed or fold: kept when --resume finds it finished, else trained and written (metrics.json last)
+        RunOutcome RunOrKeep(string label, int seed, string protocol, Func<RunOutcome> train)
+        {
+            Interrupt.ThrowIfRequested();
+            var sub = dir.Sub(label.Replace(' ', '-'));
+            if (o.Resume && RunResume.Finished(sub, o.Model, seed) is { } kept)
+            {
+                progress.WriteLine($"  {label}: kept from {sub.Path} (test {100 * kept.TestAccuracy:F2})");
+                return kept;
+            }
+            var r = train();
+            string m = r.Metric == "micro_f1" ? "micro-F1 " : "";
+            progress.WriteLine($"  {label}: best epoch {r.BestEpoch}, val {m}{100 * r.ValAccuracy:F2}, test {m}{100 * r.TestAccuracy:F2}");
+            sub.WriteRun(r, Meta(dataset, protocol));
+            return r;
+        }
 
         bool isPoints = DatasetCatalog.IsPointDataset(dataset);
         if (!isPoints && OptionModule.IsSome(o.Points))
@@ -55,13 +75,11 @@ public static class TrainCommand
             var data = DatasetCatalog.LoadPoints(root, dataset, points);
             var (train, val) = PointParts(data, OptionModule.IsSome(o.TrainSize) ? o.TrainSize.Value : null);
             protocol = $"MNIST train/test, {points} points per digit, {train.Length} training clouds, {val.Length} validation clouds carved from the training set, {data.Test.Length} test clouds";
+            Begin();
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
             {
                 string label = $"seed {s}";
-                var r = Registry.trainPoints(o.Model, data, s, epochsOpt, train, val, Progress(progress, label, 1, Registry.pointTrainConfig(o.Model, s, epochsOpt).Epochs));
-                progress.WriteLine($"  {label}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
-                dir.Sub($"seed-{s}").WriteRun(r, Meta(dataset, protocol));
-                runs.Add(r);
+                runs.Add(RunOrKeep(label, s, protocol, () => Registry.trainPoints(o.Model, data, s, epochsOpt, train, val, Progress(progress, label, 1, Registry.pointTrainConfig(o.Model, s, epochsOpt).Epochs))));
             }
         }
         else if (DatasetCatalog.IsInductiveDataset(dataset))
@@ -69,13 +87,11 @@ public static class TrainCommand
             RequireModel(o.Model, Registry.inductiveModels, "inductive multi-label classification");
             var data = DatasetCatalog.LoadInductive(root, dataset);
             protocol = $"inductive: {data.Train.Length} train / {data.Val.Length} validation / {data.Test.Length} test graphs, {data.NumLabels} labels, micro-F1";
+            Begin();
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
             {
                 string label = $"seed {s}";
-                var r = Registry.trainInductive(o.Model, data, s, epochsOpt, Progress(progress, label, 25, epochs ?? Registry.inductivePreset(o.Model).Epochs));
-                progress.WriteLine($"  {label}: best epoch {r.BestEpoch}, val micro-F1 {100 * r.ValAccuracy:F2}, test micro-F1 {100 * r.TestAccuracy:F2}");
-                dir.Sub($"seed-{s}").WriteRun(r, Meta(dataset, protocol));
-                runs.Add(r);
+                runs.Add(RunOrKeep(label, s, protocol, () => Registry.trainInductive(o.Model, data, s, epochsOpt, Progress(progress, label, 25, epochs ?? Registry.inductivePreset(o.Model).Epochs))));
             }
         }
         else if (DatasetCatalog.IsNodeDataset(dataset))
@@ -84,13 +100,11 @@ public static class TrainCommand
                 throw new GcnKdUserError($"model '{o.Model}' does not do node classification (node models: {string.Join(", ", Registry.nodeModels)})");
             var data = DatasetCatalog.LoadNode(root, dataset);
             protocol = $"Planetoid split {data.Train.Length}/{data.Val.Length}/{data.Test.Length}";
+            Begin();
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
             {
                 string label = $"seed {s}";
-                var r = Registry.trainNode(o.Model, data, s, epochsOpt, Progress(progress, label, 25, epochs ?? Registry.nodePreset(o.Model).Epochs));
-                progress.WriteLine($"  {label}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
-                dir.Sub($"seed-{s}").WriteRun(r, Meta(dataset, protocol));
-                runs.Add(r);
+                runs.Add(RunOrKeep(label, s, protocol, () => Registry.trainNode(o.Model, data, s, epochsOpt, Progress(progress, label, 25, epochs ?? Registry.nodePreset(o.Model).Epochs))));
             }
         }
         else
@@ -102,16 +116,14 @@ public static class TrainCommand
             double valFraction = OptionModule.IsSome(o.ValFraction) ? o.ValFraction.Value : DefaultValFraction;
             var dropout = OptionModule.IsSome(o.Dropout) ? FSharpOption<float>.Some((float)o.Dropout.Value) : FSharpOption<float>.None;
             protocol = "";
+            Begin();
             for (int s = o.Seed; s < o.Seed + o.Seeds && runs.Count < maxRuns; s++)
             {
                 var parts = Partitions(o.Protocol, data, labels, s, valFraction, out protocol);
                 foreach (var (part, train, val, test) in parts.Take(maxRuns - runs.Count))
                 {
                     string name = o.Seeds > 1 ? $"seed {s} {part}" : part;
-                    var r = Registry.trainGraph(o.Model, data, s, epochsOpt, dropout, train, val, test, Progress(progress, name, 25, epochs ?? Registry.graphPreset(o.Model).Epochs));
-                    progress.WriteLine($"  {name}: best epoch {r.BestEpoch}, val {100 * r.ValAccuracy:F2}, test {100 * r.TestAccuracy:F2}");
-                    dir.Sub(name.Replace(' ', '-')).WriteRun(r, Meta(dataset, protocol));
-                    runs.Add(r);
+                    runs.Add(RunOrKeep(name, s, protocol, () => Registry.trainGraph(o.Model, data, s, epochsOpt, dropout, train, val, test, Progress(progress, name, 25, epochs ?? Registry.graphPreset(o.Model).Epochs))));
                 }
             }
             if (o.Seeds > 1) protocol = $"{protocol}; seeds {o.Seed}..{o.Seed + o.Seeds - 1}";
@@ -120,7 +132,7 @@ public static class TrainCommand
         var acc = runs.Select(r => r.TestAccuracy).ToArray();
         var (mean, std) = Train.Summary.meanStd(acc).ToValueTuple();
         var summary = new Summary(dataset, o.Model, protocol, mean, std, runs.Count, runs[0].ParamCount, runs);
-        dir.WriteConfig([("dataset", dataset), ("model", o.Model), ("protocol", protocol), ("data_root", root.Path)], runs[0].Config);
+        dir.WriteConfig([("dataset", dataset), ("model", o.Model), ("protocol", protocol), ("data_root", root.Path)], runs[0].Config, options);
         dir.WriteJson("metrics.json", w =>
         {
             w.WriteStartObject();
@@ -206,9 +218,26 @@ public static class TrainCommand
         return (train, val);
     }
 
+    /// <summary>The options that decide every run's numbers, as config.json records them for --resume (not --seed and
+    /// --seeds: a resumed run may add seeds; not --data: the same dataset may move).</summary>
+    static List<(string, string)> Options(GcnKd.Cli.TrainOptions o, string dataset)
+    {
+        var list = new List<(string, string)> { ("command", "train"), ("dataset", dataset), ("model", o.Model) };
+        if (o.Protocol is GcnKd.Cli.Protocol.KFold kf) list.Add(("folds", Inv(kf.folds)));
+        else if (o.Protocol is GcnKd.Cli.Protocol.HoldOut h) { list.Add(("split", Inv(h.trainFraction))); list.Add(("split-seed", Inv(h.seed))); }
+        if (OptionModule.IsSome(o.Epochs)) list.Add(("epochs", Inv(o.Epochs.Value)));
+        if (OptionModule.IsSome(o.Points)) list.Add(("points", Inv(o.Points.Value)));
+        if (OptionModule.IsSome(o.TrainSize)) list.Add(("train-size", Inv(o.TrainSize.Value)));
+        if (OptionModule.IsSome(o.ValFraction)) list.Add(("val-fraction", Inv(o.ValFraction.Value)));
+        if (OptionModule.IsSome(o.Dropout)) list.Add(("dropout", Inv(o.Dropout.Value)));
+        return list;
+    }
+
+    internal static string Inv(IFormattable v) => v.ToString(null, CultureInfo.InvariantCulture);
+
     static Dictionary<string, string> Meta(string dataset, string protocol) => new() { ["dataset"] = dataset, ["protocol"] = protocol };
 
-    /// <summary>Epoch progress: a bar over <paramref name="total"/> epochs (0: unknown) on a terminal
+    /// <summary>Epoch progress, and the point where a Ctrl-C stops a run (<see cref="Interrupt"/>): a bar over <paramref name="total"/> epochs (0: unknown) on a terminal
     /// (<see cref="ProgressBar"/>); elsewhere a line every <paramref name="every"/> epochs (and the first), plain text
     /// so logs stay readable, with the wall-clock seconds per epoch since the previous line.</summary>
     internal static FSharpFunc<EpochLog, Unit> Progress(TextWriter w, string label, int every, int total)
@@ -230,6 +259,7 @@ public static class TrainCommand
                 w.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {label} epoch {e.Epoch,4}: train loss {e.TrainLoss:F4} metric {100 * e.TrainMetric:F2}{val} ({perEpoch:F1} s/epoch)"));
             }
+            Interrupt.ThrowIfRequested();   // Ctrl-C: stop after this epoch, every file written so far complete
         });
     }
 }
