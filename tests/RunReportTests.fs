@@ -102,6 +102,11 @@ let ``gcnkd train writes report.html, gcnkd report rebuilds it, and a directory 
     let report = Path.Combine(out, "report.html")
     Assert.Equal(0, gcnkd [ "train"; "--dataset"; "MUTAG"; "--model"; "gin"; "--folds"; "2"; "--epochs"; "3"; "--data"; dataRoot.Value.Path; "--out"; out ])
     Assert.True(File.Exists report, "train wrote report.html")
+    // the log holds what the command printed: its header, the folds' epoch lines and the result
+    let log = File.ReadAllText(Path.Combine(out, "log.txt"))
+    Assert.StartsWith("# gcnkd ", log)
+    for fragment in [ "fold 1 epoch    0: train loss"; "fold 2 epoch    0: train loss"; "fold 2: best epoch" ] do
+        Assert.Contains(fragment, log)
     let first = File.ReadAllText report
     File.Delete report
     Assert.Equal(0, gcnkd [ "report"; out ])

@@ -19,7 +19,7 @@ public static class DistillCommand
 
     public static int Run(GcnKd.Cli.DistillCliOptions o)
     {
-        var s = ProgressBar.OnConsole(w => Execute(o, w));
+        var s = ProgressBar.OnConsole(w => Execute(o, w), Path.Combine(o.Out, "log.txt"));
         Console.WriteLine($"{s.Dataset} {s.Method} {s.Kernel}: student test accuracy {100 * s.Mean:F2} ± {100 * s.Std:F2} over {s.N} seed(s) " +
                           $"({s.StudentParams} parameters; teacher {100 * s.TeacherTest:F2} with {s.TeacherParams}); results in {Path.GetFullPath(o.Out)}");
         return 0;

@@ -34,7 +34,7 @@ public static class EvolveCommand
 
     public static int Run(GcnKd.Cli.EvolveCliOptions o)
     {
-        var s = ProgressBar.OnConsole(w => Execute(o, w));
+        var s = ProgressBar.OnConsole(w => Execute(o, w), Path.Combine(o.Out, "log.txt"));
         Console.WriteLine($"full network: test accuracy {100 * s.FullTest:F2} %, {s.FullParams} parameters, {s.FullMults} multiplications");
         foreach (var m in s.Methods)
             Console.WriteLine($"{m.Method,-6}: kept {string.Join("-", m.Counts)}, rc {(double)s.FullParams / m.Params:F2}, rs {(double)s.FullMults / m.Mults:F2}, " +

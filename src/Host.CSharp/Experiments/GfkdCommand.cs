@@ -33,7 +33,7 @@ public static class GfkdCommand
 
     public static int Run(GcnKd.Cli.GfkdCliOptions o)
     {
-        var s = ProgressBar.OnConsole(w => Execute(o, w));
+        var s = ProgressBar.OnConsole(w => Execute(o, w), Path.Combine(o.Out, "log.txt"));
         foreach (var st in s.Students)
             Console.WriteLine($"{s.Dataset} {s.Method} -> {st.Model}: test accuracy {100 * st.Mean:F2} ± {100 * st.Std:F2} over {st.N} seed(s) " +
                               $"(teacher {s.TeacherModel} {100 * s.TeacherTest:F2}; transfer density {s.FakeDensity:F3}, real {s.RealDensity:F3})");

@@ -53,30 +53,34 @@ public static class ReproduceCommand
     /// <summary>A smoke run trains point-cloud rows on a few hundred clouds (the test clouds are still all scored).</summary>
     static int? QuickTrainSize(int? trainSize) => trainSize is null ? null : Math.Min(trainSize.Value, 300);
 
+    /// <summary>A reproduction's log, next to its run directories (not among the committed tables).</summary>
+    static string ReproduceLog(GcnKd.Cli.ReproduceOptions o) =>
+        Path.Combine(o.Out, o.Quick ? "runs-quick" : "runs", $"reproduce-{o.Table}.log");
+
     public static int Run(GcnKd.Cli.ReproduceOptions o)
     {
         if (o.Table == "lsp")
         {
-            var lsp = ProgressBar.OnConsole(w => ReproduceLsp.Execute(o, w));
+            var lsp = ProgressBar.OnConsole(w => ReproduceLsp.Execute(o, w), ReproduceLog(o));
             string lspStem = o.Quick ? "lsp-quick" : "lsp";
             Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), lspStem + ".md")} and {lspStem}.json ({lsp.Count} rows)");
             return 0;
         }
         if (o.Table == "gfkd")
         {
-            var gfkd = ProgressBar.OnConsole(w => ReproduceGfkd.Execute(o, w));
+            var gfkd = ProgressBar.OnConsole(w => ReproduceGfkd.Execute(o, w), ReproduceLog(o));
             string gfkdStem = o.Quick ? "gfkd-quick" : "gfkd";
             Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), gfkdStem + ".md")} and {gfkdStem}.json ({gfkd.Count} rows)");
             return 0;
         }
         if (o.Table == "evolution")
         {
-            var evo = ProgressBar.OnConsole(w => ReproduceEvolution.Execute(o, w));
+            var evo = ProgressBar.OnConsole(w => ReproduceEvolution.Execute(o, w), ReproduceLog(o));
             string evoStem = o.Quick ? "evolution-quick" : "evolution";
             Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), evoStem + ".md")}, {evoStem}.json and the GA plots ({evo.Count} rows)");
             return 0;
         }
-        var rows = ProgressBar.OnConsole(w => Execute(o, w));
+        var rows = ProgressBar.OnConsole(w => Execute(o, w), ReproduceLog(o));
         string stem = o.Quick ? "teachers-quick" : "teachers";
         Console.WriteLine($"wrote {Path.Combine(Path.GetFullPath(o.Out), stem + ".md")} and {stem}.json ({rows.Count} rows)");
         return 0;

@@ -21,7 +21,7 @@ public static class TrainCommand
 
     public static int Run(GcnKd.Cli.TrainOptions o)
     {
-        var summary = ProgressBar.OnConsole(w => Execute(o, w));
+        var summary = ProgressBar.OnConsole(w => Execute(o, w), Path.Combine(o.Out, "log.txt"));
         string metric = summary.Runs[0].Metric.Replace('_', '-');
         Console.WriteLine($"{summary.Dataset} {summary.Model} ({summary.Protocol}): test {metric} {100 * summary.Mean:F2} ± {100 * summary.Std:F2} over {summary.N} run(s); {summary.Params} parameters; results in {Path.GetFullPath(o.Out)}");
         return 0;

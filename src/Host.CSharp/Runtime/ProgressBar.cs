@@ -6,7 +6,7 @@ namespace GcnKd.Host.Runtime;
 
 /// <summary>Standard output on a terminal: a writer that keeps one progress line at the bottom, redrawn in place with
 /// a carriage return and erased before any other text is written (so result lines are never mixed into a bar).</summary>
-public sealed class StatusLineWriter(TextWriter inner, int columns) : TextWriter
+public sealed class StatusLineWriter(TextWriter inner, int columns, TextWriter? log = null) : TextWriter
 {
     int shown;   // characters of the progress line now on screen
 
@@ -33,11 +33,12 @@ public sealed class StatusLineWriter(TextWriter inner, int columns) : TextWriter
         shown = 0;
     }
 
-    public override void Write(char value) { Clear(); inner.Write(value); }
-    public override void Write(string? value) { Clear(); inner.Write(value); }
-    public override void Write(char[] buffer, int index, int count) { Clear(); inner.Write(buffer, index, count); }
-    public override void WriteLine(string? value) { Clear(); inner.WriteLine(value); }
-    public override void Flush() => inner.Flush();
+    // every text but the progress line also goes to the run's log
+    public override void Write(char value) { Clear(); inner.Write(value); log?.Write(value); }
+    public override void Write(string? value) { Clear(); inner.Write(value); log?.Write(value); }
+    public override void Write(char[] buffer, int index, int count) { Clear(); inner.Write(buffer, index, count); log?.Write(buffer, index, count); }
+    public override void WriteLine(string? value) { Clear(); inner.WriteLine(value); log?.WriteLine(value); }
+    public override void Flush() { inner.Flush(); log?.Flush(); }
 }
 
 /// <summary>The progress of one loop (epochs, folds, generations, iterations). On a <see cref="StatusLineWriter"/>
@@ -68,13 +69,15 @@ public sealed class ProgressBar(TextWriter writer, string label, int total, stri
     /// <summary>Run a command with standard output as its progress writer: on a terminal a
     /// <see cref="StatusLineWriter"/> (progress as bars, the last one erased at the end), else standard output itself
     /// (plain lines).</summary>
-    public static T OnConsole<T>(Func<TextWriter, T> command)
+    /// With <paramref name="logFile"/>, every line but the bars is also appended to that file (the run's log.txt).
+    public static T OnConsole<T>(Func<TextWriter, T> command, string? logFile = null)
     {
-        if (Console.IsOutputRedirected) return command(Console.Out);
+        using var log = logFile is null ? null : RunLog.Open(logFile);
+        if (Console.IsOutputRedirected) return command(log is null ? Console.Out : new TeeWriter(Console.Out, log));
         int columns;
         try { columns = Console.WindowWidth > 0 ? Console.WindowWidth - 1 : 79; }   // 0 when the terminal does not say
         catch (Exception e) when (e is IOException or PlatformNotSupportedException) { columns = 79; }
-        var w = new StatusLineWriter(Console.Out, columns);
+        var w = new StatusLineWriter(Console.Out, columns, log);
         try { return command(w); }
         finally { w.Clear(); }
     }
