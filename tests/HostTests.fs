@@ -130,7 +130,7 @@ let ``distill refuses datasets it cannot run and teacher checkpoints that do not
     userError [ "distill runs on the Planetoid node datasets"; "MUTAG" ] (fun () -> DistillCommand.Execute(opts "MUTAG" None, TextWriter.Null))
     userError [ "--method fitnet is not available on MNIST-points"; "none, kd or lsp" ]
         (fun () -> DistillCommand.Execute({ opts "MNIST-points" None with Method = "fitnet" }, TextWriter.Null))
-    userError [ "--points and --train-size apply to MNIST-points, not Cora" ]
+    userError [ "--points and --train-size apply to the point clouds (MNIST-points, ModelNet40), not Cora" ]
         (fun () -> DistillCommand.Execute({ opts "Cora" None with TrainSize = Some 100 }, TextWriter.Null))
     let bogus = Path.Combine(dir.Path, "bogus.safetensors")
     File.WriteAllText(bogus, "not a checkpoint")

@@ -38,16 +38,16 @@ type TrainArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Dataset _ -> "dataset: Cora, CiteSeer, PubMed, MUTAG, PTC_MR, PROTEINS, IMDB-BINARY, PPI, MNIST-points."
-            | Model _ -> "model: gcn, gat, sage, mlp, gin, GCN5_64, GIN5_64, GCN3_32, GIN3_32, dgcnn (MNIST-points), gat and gat-student (PPI)."
+            | Dataset _ -> "dataset: Cora, CiteSeer, PubMed, MUTAG, PTC_MR, PROTEINS, IMDB-BINARY, PPI, MNIST-points, ModelNet40."
+            | Model _ -> "model: gcn, gat, sage, mlp, gin, GCN5_64, GIN5_64, GCN3_32, GIN3_32, dgcnn (MNIST-points, ModelNet40), gat and gat-student (PPI)."
             | Folds _ -> "graph classification: k-fold cross-validation on the standard folds (default 10)."
             | Split _ -> "graph classification: one train/test split instead of folds, e.g. 70/30 (GFKD protocol)."
             | Split_Seed _ -> "seed of the --split shuffle (default 29, as the GFKD code)."
             | Seed _ -> "seed of the run (initialisation, dropout, batching); default 0."
             | Seeds _ -> "repeat over this many seeds (seed, seed+1, ...): node classification reruns the split, graph classification the whole cross-validation; default 1."
             | Epochs _ -> "override the preset's number of epochs (a smoke run)."
-            | Points _ -> "MNIST-points: points sampled per digit (default 128)."
-            | Train_Size _ -> "MNIST-points: train on a stratified, seeded subset of this many training clouds (default: all 60000)."
+            | Points _ -> "point clouds: points sampled per MNIST digit (default 128) or per ModelNet40 shape (default 1024)."
+            | Train_Size _ -> "point clouds: train on a stratified, seeded subset of this many training clouds (default: all)."
             | Dropout _ -> "graph classification: dropout on the logits (default 0.5; Xu et al. tune it in {0, 0.5})."
             | Val_Fraction _ -> "graph classification: the stratified fraction of each training part held out to select the epoch (default 0.1)."
             | TrainArgs.Resume -> "continue an interrupted run: keep every seed / fold whose folder holds its metrics.json and checkpoint, train the rest (the other options must match the run's config.json)."
@@ -72,7 +72,7 @@ type DistillArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Dataset _ -> "dataset: Cora, CiteSeer or PubMed (transductive node classification), PPI (the LSP paper's setting: its GAT teacher and student), or MNIST-points (DGCNN teacher, thin DGCNN student; methods none, kd, lsp)."
+            | Dataset _ -> "dataset: Cora, CiteSeer or PubMed (transductive node classification), PPI (the LSP paper's setting: its GAT teacher and student), or MNIST-points / ModelNet40 (DGCNN teacher, thin DGCNN student; methods none, kd, lsp)."
             | Method _ -> "none (the student alone), kd (Hinton, T 4, alpha 0.5), fitnet, at (attention transfer) or lsp."
             | Kernel _ -> "LSP's score function: rbf (default, sigma 1), rbf-auto (sigma^2 = each side's mean squared edge distance), linear, poly (c 0, d 2), sqdist or l1exp (the released code's, tau 100)."
             | Lambda _ -> "weight of the FitNet / AT / LSP term (default 1, the LSP code's --loss-weight)."
@@ -80,8 +80,8 @@ type DistillArgs =
             | Seed _ -> "first student seed (default 0); the teacher is trained with seed 0."
             | Seeds _ -> "students over this many seeds (seed, seed+1, ...); default 1."
             | Epochs _ -> "override the epochs of the teacher and the students (a smoke run)."
-            | Points _ -> "MNIST-points: points sampled per digit (default 128)."
-            | Train_Size _ -> "MNIST-points: train on a stratified, seeded subset of this many training clouds (default: all)."
+            | Points _ -> "point clouds: points sampled per MNIST digit (default 128) or per ModelNet40 shape (default 1024)."
+            | Train_Size _ -> "point clouds: train on a stratified, seeded subset of this many training clouds (default: all)."
             | Teacher _ -> "reuse a teacher checkpoint (model.safetensors of a previous distill run's teacher/) instead of training one."
             | DistillArgs.Resume -> "continue an interrupted run: load the teacher and keep every student seed whose folder holds its metrics.json and checkpoint, train the rest (the other options must match the run's config.json)."
             | Data _ -> "data root (default: $GCNKD_DATA, else ./data)."
@@ -345,7 +345,7 @@ type TrainOptions =
 type DistillCliOptions =
     { Dataset: string; Method: string; Kernel: string; Lambda: float32; DistillEpochs: int option
       Seed: int; Seeds: int; Epochs: int option; Teacher: string option
-      /// MNIST-points only: points per cloud and the training subset size.
+      /// Point clouds only (MNIST-points, ModelNet40): points per cloud and the training subset size.
       Points: int option; TrainSize: int option
       /// Keep the teacher and the student seeds an earlier run into Out finished (`--resume`).
       Resume: bool

@@ -131,13 +131,24 @@ let all: Dataset list =
               ByHand = "" } ] }
       { Name = "ModelNet40"; Aliases = []; Kind = PointClouds
         Versions =
-          [ { Version = "HDF5"
-              Describes = "PointNet/DGCNN's 2048-point HDF5 files (modelnet40_ply_hdf5_2048); GcnKd has no loader yet, MNIST-points stand in"
-              Download =
-                Some { Base = "https://shapenet.cs.stanford.edu/media"
-                       Files = [ { Name = "modelnet40_ply_hdf5_2048.zip"; Sha256 = None } ]
-                       Packing = ZipArchive }
-              ByHand = "" } ] } ]
+          [ { Version = "OFF"
+              Describes = "the Princeton meshes (Wu et al. 2015): CLASS/{train,test}/CLASS_NNNN.off, what PyG's ModelNet reads; points are sampled on the surface"
+              // PyG's ModelNet downloads this URL; the ModelNet page is https://modelnet.cs.princeton.edu/
+              Download = Some { Base = "http://modelnet.cs.princeton.edu"; Files = [ { Name = "ModelNet40.zip"; Sha256 = None } ]; Packing = ZipArchive }
+              ByHand = "" }
+            { Version = "Resampled"
+              Describes = "PointNet++'s modelnet40_normal_resampled (10,000 points x,y,z,nx,ny,nz per shape, the shape lists of the official split)"
+              Download = None
+              ByHand =
+                "not fetched by GcnKd: download https://shapenet.cs.stanford.edu/media/modelnet40_normal_resampled.zip (the link of PointNet++'s README; the server is often offline, mirrors exist) and unzip it into" } ] } ]
+
+/// ModelNet40's 40 classes (modelnet40_shape_names.txt, the class folders of ModelNet40.zip), in sorted order: the
+/// loader's labels are the indices of the sorted class folders it finds.
+let modelNet40Classes =
+    [ "airplane"; "bathtub"; "bed"; "bench"; "bookshelf"; "bottle"; "bowl"; "car"; "chair"; "cone"; "cup"; "curtain"; "desk"
+      "door"; "dresser"; "flower_pot"; "glass_box"; "guitar"; "keyboard"; "lamp"; "laptop"; "mantel"; "monitor"; "night_stand"
+      "person"; "piano"; "plant"; "radio"; "range_hood"; "sink"; "sofa"; "stairs"; "stool"; "table"; "tent"; "toilet"
+      "tv_stand"; "vase"; "wardrobe"; "xbox" ]
 
 let names = all |> List.map (fun d -> d.Name)
 

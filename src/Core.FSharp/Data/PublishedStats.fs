@@ -40,7 +40,7 @@ type Published =
     { Dataset: string
       /// The on-disk version the numbers describe (DatasetSources' version key).
       Version: string
-      /// What an item is: "graphs" or "images".
+      /// What an item is: "graphs", "images" or "shapes".
       ItemName: string
       Source: string
       Expect: (Stat * Expected) list }
@@ -93,7 +93,16 @@ let table: Published list =
         Expect = [ Items, Exactly 24L; Nodes, Exactly 56944L; Features, Exactly 50L; Classes, Exactly 121L; Split, Counts [ 20; 2; 2 ] ] }
       // MNIST: 60,000 training and 10,000 test images of 28 x 28 pixels, 10 digits (LeCun et al. 1998; the MNIST page).
       { Dataset = "MNIST"; Version = "IDX"; ItemName = "images"; Source = "LeCun et al. 1998, yann.lecun.com/exdb/mnist"
-        Expect = [ Items, Exactly 70000L; Features, Exactly 784L; Classes, Exactly 10L; Split, Counts [ 60000; 10000 ] ] } ]
+        Expect = [ Items, Exactly 70000L; Features, Exactly 784L; Classes, Exactly 10L; Split, Counts [ 60000; 10000 ] ] }
+      // ModelNet40: 12,311 CAD models of 40 classes, 9,843 for training and 2,468 for testing (Wu et al. CVPR 2015;
+      // the split as PointNet, Qi et al. CVPR 2017 Sec. 5.1, states it). An item is a shape; features (points per
+      // shape) are the loader's choice, so not compared.
+      { Dataset = "ModelNet40"; Version = "OFF"; ItemName = "shapes"; Source = "Wu et al. CVPR 2015; Qi et al. CVPR 2017 (PointNet) Sec. 5.1"
+        Expect = [ Items, Exactly 12311L; Classes, Exactly 40L; Split, Counts [ 9843; 2468 ] ] }
+      // PointNet++'s resampled version lists the same split in modelnet40_train.txt / modelnet40_test.txt. Not
+      // verified here (no copy of the files): the counts are those of the official split above.
+      { Dataset = "ModelNet40"; Version = "Resampled"; ItemName = "shapes"; Source = "the official split (Wu et al. 2015; PointNet Sec. 5.1), as PointNet++'s shape lists (unverified)"
+        Expect = [ Items, Exactly 12311L; Classes, Exactly 40L; Split, Counts [ 9843; 2468 ] ] } ]
 
 /// The published numbers of one version of a dataset.
 let tryFind (dataset: string) (version: string) = table |> List.tryFind (fun p -> p.Dataset = dataset && p.Version = version)

@@ -3,7 +3,8 @@ namespace GcnKd.Host.Data;
 /// <summary>
 /// One on-disk version of a dataset (its <see cref="Version"/> is the key of Core's DatasetSources and
 /// PublishedStats): the folder under the data root, the files a loader needs (each entry lists the names accepted
-/// for it, the usual one last) and how to load and measure it (null: GcnKd has no loader for it).
+/// for it, the usual one last; a name ending in '/' is a folder) and how to load and measure it (null: GcnKd has no
+/// loader for it).
 /// </summary>
 public sealed record DatasetLayout(
     string Dataset, string Version, string Folder, IReadOnlyList<string[]> Files, Func<DataRoot, StatsCheck.Measured>? Measure)
@@ -12,7 +13,9 @@ public sealed record DatasetLayout(
 
     /// <summary>The usual names of the needed files that <paramref name="dir"/> lacks.</summary>
     public string[] MissingIn(string dir) =>
-        Files.Where(names => !names.Any(n => File.Exists(Path.Combine(dir, n)))).Select(names => names[^1]).ToArray();
+        Files.Where(names => !names.Any(n => Exists(Path.Combine(dir, n)))).Select(names => names[^1]).ToArray();
+
+    static bool Exists(string path) => path.EndsWith('/') ? Directory.Exists(path) : File.Exists(path);
 
     public string[] Missing(DataRoot root) => MissingIn(Dir(root));
 
@@ -62,9 +65,15 @@ public static class DatasetLayouts
                 return DatasetStats.Of(train, test).ToMeasured(train.Count, test.Count);
             });
 
-    /// <summary>PointNet's HDF5 files; no loader (MNIST point clouds stand in for ModelNet40).</summary>
-    static readonly DatasetLayout ModelNetLayout =
-        new("ModelNet40", "HDF5", "ModelNet40", Each(["ply_data_train0.h5", "ply_data_test0.h5", "shape_names.txt"]), null);
+    /// <summary>ModelNet40's two text layouts: the Princeton meshes (one folder per class) and PointNet++'s resampled
+    /// points (three list files); measured by listing their shapes, without reading them.</summary>
+    static readonly DatasetLayout[] ModelNetLayouts =
+    [
+        new("ModelNet40", "OFF", ModelNet.MeshFolder, Each(DatasetSources.modelNet40Classes.Select(c => c + "/")),
+            root => ModelNet.Scan(Path.Combine(root.Path, ModelNet.MeshFolder)).ToMeasured()),
+        new("ModelNet40", "Resampled", ModelNet.ResampledFolder, Each(ModelNet.ResampledLists),
+            root => ModelNet.Scan(Path.Combine(root.Path, ModelNet.ResampledFolder)).ToMeasured()),
+    ];
 
     /// <summary>The layouts of a canonical dataset name (DatasetSources' names), in DatasetSources' version order.</summary>
     public static IReadOnlyList<DatasetLayout> Of(string dataset) => dataset switch
@@ -73,7 +82,7 @@ public static class DatasetLayouts
         "Cora" or "CiteSeer" or "PubMed" => [Planetoid(dataset)],
         "PPI" => [PpiLayout],
         "MNIST" => [MnistLayout],
-        "ModelNet40" => [ModelNetLayout],
+        "ModelNet40" => ModelNetLayouts,
         _ => throw new ArgumentException($"DatasetLayouts.Of: no layout for '{dataset}'", nameof(dataset)),
     };
 }

@@ -27,11 +27,16 @@ internal sealed class TextLines
         Count = n;
     }
 
-    public static TextLines Read(string path)
+    public static TextLines Read(string path) => Read(path, () => File.ReadAllLines(path));
+
+    /// <summary>The first <paramref name="maxLines"/> lines only (the rest of the file is not read).</summary>
+    public static TextLines ReadFirst(string path, int maxLines) => Read(path, () => File.ReadLines(path).Take(maxLines).ToArray());
+
+    static TextLines Read(string path, Func<string[]> read)
     {
         try
         {
-            return new TextLines(path, File.ReadAllLines(path));
+            return new TextLines(path, read());
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {

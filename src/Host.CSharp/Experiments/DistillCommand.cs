@@ -32,12 +32,12 @@ public static class DistillCommand
         bool inductive = DatasetCatalog.IsInductiveDataset(dataset);
         bool points = DatasetCatalog.IsPointDataset(dataset);
         if (!DatasetCatalog.IsNodeDataset(dataset) && !inductive && !points)
-            throw new GcnKdUserError($"distill runs on the Planetoid node datasets ({string.Join(", ", DatasetCatalog.NodeDatasets)}), PPI and MNIST-points; " +
+            throw new GcnKdUserError($"distill runs on the Planetoid node datasets ({string.Join(", ", DatasetCatalog.NodeDatasets)}), PPI and the point clouds ({string.Join(", ", DatasetCatalog.PointDatasets)}); " +
                                      $"{dataset} is not one of them");
         if (!points && (OptionModule.IsSome(o.Points) || OptionModule.IsSome(o.TrainSize)))
-            throw new GcnKdUserError($"--points and --train-size apply to MNIST-points, not {dataset}");
+            throw new GcnKdUserError($"--points and --train-size apply to the point clouds ({string.Join(", ", DatasetCatalog.PointDatasets)}), not {dataset}");
         if (points && o.Method is "fitnet" or "at")
-            throw new GcnKdUserError($"--method {o.Method} is not available on MNIST-points (dynamic kNN graphs); use none, kd or lsp");
+            throw new GcnKdUserError($"--method {o.Method} is not available on {dataset} (dynamic kNN graphs); use none, kd or lsp");
         var method = DistillMethodModule.ofName(o.Method, o.Kernel);
         // node datasets: last hidden layers, every epoch; PPI: the released code's pairing and its first-30-epochs schedule
         var defaults = inductive ? DistillRegistry.ppiOptions : points ? DistillRegistry.pointOptions : DistillRegistry.defaultOptions;
@@ -67,11 +67,11 @@ public static class DistillCommand
 
         if (points)
         {
-            int numPoints = OptionModule.IsSome(o.Points) ? o.Points.Value : DatasetCatalog.DefaultPoints;
+            int numPoints = OptionModule.IsSome(o.Points) ? o.Points.Value : DatasetCatalog.DefaultPoints(dataset);
             var data = DatasetCatalog.LoadPoints(root, dataset, numPoints);
             var (train, val) = TrainCommand.PointParts(data, OptionModule.IsSome(o.TrainSize) ? o.TrainSize.Value : null);
             int total = Registry.pointTrainConfig("dgcnn", 0, epochs).Epochs;
-            var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"MNIST train/test, {numPoints} points, {train.Length} training / {val.Length} validation / {data.Test.Length} test clouds" };
+            var meta = new Dictionary<string, string> { ["dataset"] = dataset, ["protocol"] = $"{DatasetCatalog.PointProtocol(dataset, numPoints)}, {train.Length} training / {val.Length} validation / {data.Test.Length} test clouds" };
             Tuple<DgcnnParams, DgcnnState> teacher;
             Begin();
             if (KeptTeacher() is { } kept)

@@ -11,7 +11,7 @@ namespace GcnKd.Host.Experiments;
 /// <summary>`gcnkd train`: a model on a dataset under the dataset's standard protocol. Node datasets: the fixed
 /// Planetoid split, repeated over seeds. Graph datasets: k-fold cross-validation on the standard folds (or a
 /// shuffled hold-out split), a stratified 10 % validation part carved out of each training part for model selection;
-/// the test part is read once per fold, by the selected model. Point clouds (MNIST-points): the standard train/test
+/// the test part is read once per fold, by the selected model. Point clouds (MNIST-points, ModelNet40): the standard train/test
 /// split with a stratified 10 % validation part of the (optionally subsampled) training clouds, repeated over seeds.
 /// PPI: its train/valid/test graphs, micro-F1, repeated over seeds.</summary>
 public static class TrainCommand
@@ -71,10 +71,10 @@ public static class TrainCommand
         if (isPoints)
         {
             RequireModel(o.Model, Registry.pointModels, "point-cloud classification");
-            int points = OptionModule.IsSome(o.Points) ? o.Points.Value : DatasetCatalog.DefaultPoints;
+            int points = OptionModule.IsSome(o.Points) ? o.Points.Value : DatasetCatalog.DefaultPoints(dataset);
             var data = DatasetCatalog.LoadPoints(root, dataset, points);
             var (train, val) = PointParts(data, OptionModule.IsSome(o.TrainSize) ? o.TrainSize.Value : null);
-            protocol = $"MNIST train/test, {points} points per digit, {train.Length} training clouds, {val.Length} validation clouds carved from the training set, {data.Test.Length} test clouds";
+            protocol = $"{DatasetCatalog.PointProtocol(dataset, points)}, {train.Length} training clouds, {val.Length} validation clouds carved from the training set, {data.Test.Length} test clouds";
             Begin();
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
             {
