@@ -26,8 +26,8 @@ public static class ExportCommand
 
     public static Summary Execute(GcnKd.Cli.ExportOptions o)
     {
-        if (!GcnKd.Cli.exportFormats.Contains(o.Format))
-            throw new GcnKdUserError($"unknown export format '{o.Format}'; expected one of {string.Join(", ", GcnKd.Cli.exportFormats)}");
+        if (!GcnKd.CliSchema.exportFormats.Contains(o.Format))
+            throw new GcnKdUserError($"unknown export format '{o.Format}'; expected one of {string.Join(", ", GcnKd.CliSchema.exportFormats)}");
         string outFull = OutputPath(o.Out, "TorchSharp state dict");
         if (File.Exists(o.Checkpoint) && string.Equals(Path.GetFullPath(o.Checkpoint), outFull, StringComparison.Ordinal))
             throw new GcnKdUserError($"--out {o.Out} is the checkpoint itself; expected a new file name such as model.dat");
