@@ -53,7 +53,8 @@ let ``train: 3 folds stopped during fold 2 and resumed give the uninterrupted ru
     let first = interruptedAt "fold 2 epoch" (fun w -> TrainCommand.Execute(trainOptions stopped, w))
     Assert.True(trained first "fold 1")
     Assert.True(File.Exists(Path.Combine(stopped, "fold-1", "metrics.json")))
-    Assert.False(Directory.Exists(Path.Combine(stopped, "fold-2")), "fold 2 was stopped after its first epoch: nothing of it is written")
+    // fold 2 was stopped after its first epoch: only its mid-run checkpoint is written
+    Assert.Equal<string[]>([| TrainSnapshots.FileName |], Directory.GetFiles(Path.Combine(stopped, "fold-2")) |> Array.map Path.GetFileName)
     Assert.False(File.Exists(Path.Combine(stopped, "metrics.json")))
     Assert.Contains("\"options\"", text stopped "config.json")
     noTemporaryFiles stopped
@@ -69,6 +70,8 @@ let ``train: 3 folds stopped during fold 2 and resumed give the uninterrupted ru
     Assert.Contains("fold 1: kept from", log)
     Assert.False(trained log "fold 1", "fold 1 is not trained again")
     Assert.True(trained log "fold 2" && trained log "fold 3", log)
+    Assert.Contains("fold 2: resuming after epoch 1 from", log)
+    Assert.False(File.Exists(Path.Combine(stopped, "fold-2", TrainSnapshots.FileName)), "the mid-run checkpoint is removed once the fold is written")
     Assert.Equal(fold1, written (Path.Combine(stopped, "fold-1")) "model.safetensors")
     for file in [ "metrics.json"; "config.json"; "fold-1/metrics.json"; "fold-2/metrics.json"; "fold-3/metrics.json"; "fold-3/config.json" ] do
         Assert.Equal(text whole file, text stopped file)

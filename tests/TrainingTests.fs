@@ -116,6 +116,41 @@ let ``GraphTrainer: the returned epoch maximises validation accuracy and the ret
         && abs (reAcc - r.ValAccuracy) < 1e-9 && r.TestAccuracy >= 0.0 && r.TestAccuracy <= 1.0)
 
 [<Fact>]
+let ``GraphTrainer continued from a snapshot taken after any epoch ends exactly where an uninterrupted run does`` () =
+    let graphs = tinyGraphs 3 24
+    let train, valid, test = [| 0 .. 13 |], [| 14 .. 19 |], [| 20 .. 23 |]
+    let ce = fun _ (b: PreparedBatch) _ (out: ModelOutput) -> Loss.crossEntropy out.Logits b.Labels
+    let cfg = { graphCfg 6 3 with WeightDecay = 0.01f; Patience = 4; SelectBy = ValidationLoss }
+    let whole = GraphTrainer.trainWith ce cfg ginSpec graphs train valid test ignore
+    Props.forAllN (Props.casesScaled 0.2) (Gen.choose (1, 5)) (fun stopAfter ->
+        // the snapshot after epoch `stopAfter`, through its checkpoint form (safetensors bytes and metadata)
+        let mutable saved = None
+        let onState (encode: unit -> TrainSnapshot) = if saved.IsNone then (let s = encode () in if s.Metadata |> List.contains ("next_epoch", string stopAfter) then saved <- Some s)
+        GraphTrainer.trainFrom ce cfg ginSpec graphs train valid test { Snapshots.none with OnState = onState } ignore |> ignore
+        let snap = saved.Value
+        let bytes = Safetensors.encode (snap.Tensors |> Array.map (fun (n, t) -> n, t)) (Map.ofList snap.Metadata)
+        let tensors, meta = Safetensors.decode bytes
+        let back = { Tensors = tensors; Metadata = meta |> Map.toList }
+        let mutable epochsRun = 0
+        let resumed = GraphTrainer.trainFrom ce cfg ginSpec graphs train valid test { Snapshots.none with Resume = Some back } (fun _ -> epochsRun <- epochsRun + 1)
+        let same (a: (string * Tensor)[]) (b: (string * Tensor)[]) = Array.forall2 (fun (n1, t1: Tensor) (n2, t2: Tensor) -> n1 = n2 && t1.Data = t2.Data) a b
+        epochsRun = whole.Log.Length - stopAfter && resumed.Log = whole.Log && resumed.BestEpoch = whole.BestEpoch
+        && resumed.TestAccuracy = whole.TestAccuracy && same (Tree.leaves resumed.Params) (Tree.leaves whole.Params)
+        && same (Tree.leaves resumed.State) (Tree.leaves whole.State))
+
+[<Fact>]
+let ``a training snapshot of another model is refused, naming the tensor`` () =
+    let graphs = tinyGraphs 3 12
+    let ce = fun _ (b: PreparedBatch) _ (out: ModelOutput) -> Loss.crossEntropy out.Logits b.Labels
+    let mutable saved = None
+    GraphTrainer.trainFrom ce (graphCfg 2 0) ginSpec graphs [| 0 .. 7 |] [| 8 .. 11 |] [||] { Snapshots.none with OnState = fun e -> saved <- Some (e ()) } ignore |> ignore
+    let wider = { tinyGin with Width = 9 }
+    let widerSpec = { ginSpec with Init = Gin.init wider; InitState = (fun () -> Gin.initState wider); Forward = fun p s ctx b x -> Gin.forward wider p s ctx b x }
+    let e = Assert.ThrowsAny<ArgumentException>(fun () ->
+        GraphTrainer.trainFrom ce (graphCfg 3 0) widerSpec graphs [| 0 .. 7 |] [| 8 .. 11 |] [||] { Snapshots.none with Resume = saved } ignore |> ignore)
+    Assert.Contains("expected shape", e.Message)
+
+[<Fact>]
 let ``GraphTrainer reads the test part only after the last epoch`` () =
     let graphs = tinyGraphs 5 12
     let mutable epochs = 0

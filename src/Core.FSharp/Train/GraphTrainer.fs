@@ -60,21 +60,29 @@ module GraphTrainer =
         if n = 0 then nan, nan else loss / float n, correct / float n
 
     /// Train with a custom objective `loss epoch batch params output` on each training batch (validation and test
-    /// are scored as always: cross-entropy and accuracy).
-    let trainWith (loss: int -> PreparedBatch -> 'P -> ModelOutput -> Tensor) (cfg: GraphTrainConfig) (spec: GraphSpec<'P, 'S>)
-                  (graphs: GraphSample[]) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit) : GraphTrainResult<'P, 'S> =
+    /// are scored as always: cross-entropy and accuracy), continuing from `snapshots.Resume` if given (a snapshot of
+    /// this run); `snapshots.OnState` receives the run's snapshot after every epoch (after `onEpoch`, even if it
+    /// throws), for the host to save when it likes.
+    let trainFrom (loss: int -> PreparedBatch -> 'P -> ModelOutput -> Tensor) (cfg: GraphTrainConfig) (spec: GraphSpec<'P, 'S>)
+                  (graphs: GraphSample[]) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[])
+                  (snapshots: Snapshots) (onEpoch: EpochLog -> unit) : GraphTrainResult<'P, 'S> =
         if cfg.Epochs < 1 then invalidArg "Epochs" "at least one epoch is needed"
         if trainIdx.Length = 0 then invalidArg "trainIdx" "the training part is empty"
         let root = Rng.create cfg.Seed
         let keys = Rng.splitN (2 * cfg.Epochs + 1) root
         let opt = Optim.adam cfg.WeightDecay
         let valBatches = chunks cfg.EvalBatchSize valIdx |> Array.map (prepare graphs)
-        let mutable p = spec.Init keys.[0]
-        let mutable s = spec.InitState ()
-        let mutable opState = Optim.init opt p
-        let mutable sel: Selection<'P * 'S> = Selection.empty
-        let log = ResizeArray()
-        let mutable epoch = 0
+        let p0 = spec.Init keys.[0]
+        let start =
+            match snapshots.Resume with
+            | Some snap -> TrainSnapshot.decode p0 (spec.InitState ()) (Optim.init opt p0) snap
+            | None -> { NextEpoch = 0; Params = p0; State = spec.InitState (); Optimizer = Optim.init opt p0; Selection = Selection.empty; Log = [||] }
+        let mutable p = start.Params
+        let mutable s = start.State
+        let mutable opState = start.Optimizer
+        let mutable sel: Selection<'P * 'S> = start.Selection
+        let log = ResizeArray(start.Log)
+        let mutable epoch = start.NextEpoch
         while epoch < cfg.Epochs && not (Selection.shouldStop cfg.Patience sel) do
             let lr = Schedule.lr cfg.Schedule cfg.Lr epoch
             let order = Rng.permutation trainIdx.Length keys.[1 + 2 * epoch] |> Array.map (fun i -> trainIdx.[i])
@@ -98,18 +106,31 @@ module GraphTrainer =
                 { Epoch = epoch; Lr = float lr; TrainLoss = lossSum / float order.Length; TrainMetric = correct / float order.Length
                   ValLoss = valLoss; ValMetric = valAcc }
             log.Add entry
-            onEpoch entry
             let current = p, s
             // without a validation part, the last epoch is the selected one
             sel <- if valBatches.Length = 0 then { Selection.offerBy ValidationMetric { entry with ValMetric = float epoch; ValLoss = 0.0 } (fun () -> current) sel with SinceBest = 0 }
                    else Selection.offerBy cfg.SelectBy entry (fun () -> current) sel
             epoch <- epoch + 1
+            let snapshot = { NextEpoch = epoch; Params = p; State = s; Optimizer = opState; Selection = sel; Log = log.ToArray() }
+            // the snapshot is offered even when onEpoch stops the run (the host's Ctrl-C), so no finished epoch is lost
+            try onEpoch entry
+            finally snapshots.OnState (fun () -> TrainSnapshot.encode snapshot)
         let bp, bs = sel.Best.Value
         let _, testAcc = evaluate spec bp bs (chunks cfg.EvalBatchSize testIdx |> Array.map (prepare graphs))
         { Params = bp; State = bs; BestEpoch = sel.BestEpoch; ValAccuracy = (if valBatches.Length = 0 then nan else sel.BestMetric)
           TestAccuracy = testAcc; Log = log.ToArray() }
 
+    /// Train with a custom objective from the start, without snapshots.
+    let trainWith (loss: int -> PreparedBatch -> 'P -> ModelOutput -> Tensor) (cfg: GraphTrainConfig) (spec: GraphSpec<'P, 'S>)
+                  (graphs: GraphSample[]) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit) : GraphTrainResult<'P, 'S> =
+        trainFrom loss cfg spec graphs trainIdx valIdx testIdx Snapshots.none onEpoch
+
     /// Train on cross-entropy, the usual objective.
     let train (cfg: GraphTrainConfig) (spec: GraphSpec<'P, 'S>) (graphs: GraphSample[]) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[])
               (onEpoch: EpochLog -> unit) : GraphTrainResult<'P, 'S> =
         trainWith (fun _ b _ out -> Loss.crossEntropy out.Logits b.Labels) cfg spec graphs trainIdx valIdx testIdx onEpoch
+
+    /// Train on cross-entropy with snapshots (see trainFrom).
+    let trainResumable (cfg: GraphTrainConfig) (spec: GraphSpec<'P, 'S>) (graphs: GraphSample[]) (trainIdx: int[]) (valIdx: int[]) (testIdx: int[])
+                       (snapshots: Snapshots) (onEpoch: EpochLog -> unit) : GraphTrainResult<'P, 'S> =
+        trainFrom (fun _ b _ out -> Loss.crossEntropy out.Logits b.Labels) cfg spec graphs trainIdx valIdx testIdx snapshots onEpoch

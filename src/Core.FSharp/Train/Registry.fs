@@ -101,14 +101,15 @@ module Registry =
                 (("hidden", "64") :: ("dropout", "0.5") :: common)
         | m -> unknown "node" m nodeModels
 
-    let private graphRun model (cfg: GraphTrainConfig) (data: GraphDataset) (spec: GraphSpec<'P, 'S>) trainIdx valIdx testIdx onEpoch config =
-        let r = GraphTrainer.train cfg spec data.Graphs trainIdx valIdx testIdx onEpoch
+    let private graphRun model (cfg: GraphTrainConfig) (data: GraphDataset) (spec: GraphSpec<'P, 'S>) trainIdx valIdx testIdx snapshots onEpoch config =
+        let r = GraphTrainer.trainResumable cfg spec data.Graphs trainIdx valIdx testIdx snapshots onEpoch
         outcome model cfg.Seed r.BestEpoch r.ValAccuracy r.TestAccuracy r.Params (Some r.State) r.Log config
 
     /// Train a graph classifier on one partition (train / validation / test indices) with the model's preset.
 
-    let trainGraph (model: string) (data: GraphDataset) (seed: int) (epochs: int option) (dropout: float32 option)
-                   (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit) : RunOutcome =
+    /// With snapshots: continue from one, and receive each epoch's (see GraphTrainer.trainFrom).
+    let trainGraphFrom (model: string) (data: GraphDataset) (seed: int) (epochs: int option) (dropout: float32 option)
+                       (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (snapshots: Snapshots) (onEpoch: EpochLog -> unit) : RunOutcome =
         let preset = graphPreset model
         let cfg = { preset with Seed = seed; Epochs = defaultArg epochs preset.Epochs }
         let dropout = defaultArg dropout DefaultGraphDropout
@@ -121,15 +122,19 @@ module Registry =
             let mc = { Gin.config data.NumFeatures data.NumClasses with FinalDropout = dropout }
             graphRun model cfg data
                 { Init = Gin.init mc; InitState = (fun () -> Gin.initState mc)
-                  Forward = fun p s ctx b x -> Gin.forward mc p s ctx b x } trainIdx valIdx testIdx onEpoch
+                  Forward = fun p s ctx b x -> Gin.forward mc p s ctx b x } trainIdx valIdx testIdx snapshots onEpoch
                 (("layers", "5 (4 GIN + input)") :: ("width", "64") :: ("eps", "0 (GIN-0)") :: ("readout", "sum over every layer") :: common)
         | name when List.contains name graphModels ->
             let mc = { GfkdFamily.create name data.NumFeatures data.NumClasses with FinalDropout = dropout }
             graphRun model cfg data
                 { Init = GfkdFamily.init mc; InitState = (fun () -> GfkdFamily.initState mc)
-                  Forward = fun p s ctx b x -> GfkdFamily.forward mc p s ctx (GfkdFamily.prepareBatch mc b) x } trainIdx valIdx testIdx onEpoch
+                  Forward = fun p s ctx b x -> GfkdFamily.forward mc p s ctx (GfkdFamily.prepareBatch mc b) x } trainIdx valIdx testIdx snapshots onEpoch
                 (("architecture", name + " (METHODS.md section 2)") :: common)
         | m -> unknown "graph" m graphModels
+
+    let trainGraph (model: string) (data: GraphDataset) (seed: int) (epochs: int option) (dropout: float32 option)
+                   (trainIdx: int[]) (valIdx: int[]) (testIdx: int[]) (onEpoch: EpochLog -> unit) : RunOutcome =
+        trainGraphFrom model data seed epochs dropout trainIdx valIdx testIdx Snapshots.none onEpoch
 
     /// A point cloud as a graph sample for the graph trainer: no fixed edges (DGCNN builds its kNN graphs itself
     /// from the features of each layer) and the points [P; 3] as node features.
@@ -171,13 +176,13 @@ module Registry =
     let pointGraphs (data: PointCloudDataset) =
         Array.append data.Train data.Test |> Array.map cloudAsGraph, Array.init data.Test.Length (fun i -> data.Train.Length + i)
 
-    let trainPoints (model: string) (data: PointCloudDataset) (seed: int) (epochs: int option) (trainIdx: int[]) (valIdx: int[])
-                    (onEpoch: EpochLog -> unit) : RunOutcome =
+    let trainPointsFrom (model: string) (data: PointCloudDataset) (seed: int) (epochs: int option) (trainIdx: int[]) (valIdx: int[])
+                        (snapshots: Snapshots) (onEpoch: EpochLog -> unit) : RunOutcome =
         let cfg = pointTrainConfig model seed epochs
         if data.Train.Length = 0 then invalidArg "data" (sprintf "trainPoints: %s has no training clouds" data.Name)
         let mc = pointConfig model (data.Train.[0].Points.Shape.[1]) data.NumClasses
         let graphs, testIdx = pointGraphs data
-        let r = GraphTrainer.train cfg (pointSpec mc) graphs trainIdx valIdx testIdx onEpoch
+        let r = GraphTrainer.trainResumable cfg (pointSpec mc) graphs trainIdx valIdx testIdx snapshots onEpoch
         let config =
             [ "points", string data.Train.[0].Points.Shape.[0]; "k", string mc.K; "edgeconv", (mc.EdgeWidths |> List.map string |> String.concat "-")
               "embedding", string mc.Embedding; "head", (mc.HeadWidths |> List.map string |> String.concat "-"); "dropout", string mc.Dropout
@@ -186,6 +191,10 @@ module Registry =
               "train_clouds", string trainIdx.Length; "val_clouds", string valIdx.Length; "test_clouds", string data.Test.Length
               "selection", "lowest validation loss (ties: accuracy)" ]
         outcome model seed r.BestEpoch r.ValAccuracy r.TestAccuracy r.Params (Some r.State) r.Log config
+
+    let trainPoints (model: string) (data: PointCloudDataset) (seed: int) (epochs: int option) (trainIdx: int[]) (valIdx: int[])
+                    (onEpoch: EpochLog -> unit) : RunOutcome =
+        trainPointsFrom model data seed epochs trainIdx valIdx Snapshots.none onEpoch
 
     /// The GAT PPI setup (Velickovic et al. 2018; LSP, Yang et al. 2020): Adam 0.005, no weight decay, batches of
     /// 2 graphs, early stopping on validation micro-F1 with patience 100.

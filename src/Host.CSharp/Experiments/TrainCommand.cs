@@ -42,7 +42,10 @@ public static class TrainCommand
         // an interrupted run can be resumed and checked
         void Begin() => RunResume.Begin(dir, o.Resume, [("dataset", dataset), ("model", o.Model), ("data_root", root.Path)], options);
         // one seed or fold: kept when --resume finds it finished, else trained and written (metrics.json last)
-        RunOutcome RunOrKeep(string label, int seed, string protocol, Func<RunOutcome> train)
+        RunOutcome RunOrKeep(string label, int seed, string protocol, Func<RunOutcome> train) => RunOrKeepFrom(label, seed, protocol, _ => train());
+
+        // graph and point-cloud runs also keep a mid-run checkpoint (TrainSnapshots) and continue from it on --resume
+        RunOutcome RunOrKeepFrom(string label, int seed, string protocol, Func<Snapshots, RunOutcome> train)
         {
             Interrupt.ThrowIfRequested();
             var sub = dir.Sub(label.Replace(' ', '-'));
@@ -51,10 +54,11 @@ public static class TrainCommand
                 progress.WriteLine($"  {label}: kept from {sub.Path} (test {100 * kept.TestAccuracy:F2})");
                 return kept;
             }
-            var r = train();
+            var r = train(TrainSnapshots.For(sub, o.Resume, progress, label));
             string m = r.Metric == "micro_f1" ? "micro-F1 " : "";
             progress.WriteLine($"  {label}: best epoch {r.BestEpoch}, val {m}{100 * r.ValAccuracy:F2}, test {m}{100 * r.TestAccuracy:F2}");
             sub.WriteRun(r, Meta(dataset, protocol));
+            TrainSnapshots.Done(sub);
             return r;
         }
 
@@ -79,7 +83,7 @@ public static class TrainCommand
             for (int s = o.Seed; s < o.Seed + Math.Min(o.Seeds, maxRuns); s++)
             {
                 string label = $"seed {s}";
-                runs.Add(RunOrKeep(label, s, protocol, () => Registry.trainPoints(o.Model, data, s, epochsOpt, train, val, Progress(progress, label, 1, Registry.pointTrainConfig(o.Model, s, epochsOpt).Epochs))));
+                runs.Add(RunOrKeepFrom(label, s, protocol, snapshots => Registry.trainPointsFrom(o.Model, data, s, epochsOpt, train, val, snapshots, Progress(progress, label, 1, Registry.pointTrainConfig(o.Model, s, epochsOpt).Epochs))));
             }
         }
         else if (DatasetCatalog.IsInductiveDataset(dataset))
@@ -123,7 +127,7 @@ public static class TrainCommand
                 foreach (var (part, train, val, test) in parts.Take(maxRuns - runs.Count))
                 {
                     string name = o.Seeds > 1 ? $"seed {s} {part}" : part;
-                    runs.Add(RunOrKeep(name, s, protocol, () => Registry.trainGraph(o.Model, data, s, epochsOpt, dropout, train, val, test, Progress(progress, name, 25, epochs ?? Registry.graphPreset(o.Model).Epochs))));
+                    runs.Add(RunOrKeepFrom(name, s, protocol, snapshots => Registry.trainGraphFrom(o.Model, data, s, epochsOpt, dropout, train, val, test, snapshots, Progress(progress, name, 25, epochs ?? Registry.graphPreset(o.Model).Epochs))));
                 }
             }
             if (o.Seeds > 1) protocol = $"{protocol}; seeds {o.Seed}..{o.Seed + o.Seeds - 1}";
