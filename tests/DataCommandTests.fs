@@ -224,6 +224,8 @@ let ``fetch from a local server with the right checksum unpacks the dataset atom
     use dir = new TempDir()
     let zip = zipOf "MUTAG" (tuMutag 3)
     use server = new LocalServer(Map [ "/tu/MUTAG.zip", zip ])
+    // the temporary folder a killed fetch of MUTAG left behind is removed
+    Directory.CreateDirectory(Path.Combine(dir.Path, ".gcnkd-fetch-MUTAG-0123", "download")) |> ignore
     let code, text = fetch (fetchOptions "MUTAG" (Some(server.Url "/tu")) (Some(sha256 zip)) dir.Path)
     Assert.Equal(0, code)
     Assert.Contains("verified", text)

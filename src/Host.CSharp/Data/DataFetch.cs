@@ -38,6 +38,10 @@ public static class DataFetch
             throw new GcnKdUserError($"--sha256 names one file, but {dataset.Name} needs {files.Count} downloads ({string.Join(", ", files.Select(f => f.Name))}); their recorded checksums are used");
         var baseUrl = OptionModule.IsSome(o.Url) ? o.Url.Value : download.Base;
 
+        // a fetch of this dataset that was killed left its temporary folder: nothing in it is kept
+        if (Directory.Exists(root.Path))
+            foreach (var stale in Directory.EnumerateDirectories(root.Path, $".gcnkd-fetch-{dataset.Name}-*"))
+                try { Directory.Delete(stale, recursive: true); } catch (IOException) { /* in use: left for the next fetch */ }
         var temp = Path.Combine(root.Path, $".gcnkd-fetch-{dataset.Name}-{Guid.NewGuid():N}");
         var downloaded = Path.Combine(temp, "download");
         try
