@@ -48,14 +48,20 @@ let ``quickstart runs every step on MUTAG and leaves the table, a loadable check
     use json = JsonDocument.Parse(File.ReadAllText(Path.Combine(out, "summary.json")))
     Assert.Equal(6, json.RootElement.GetProperty("rows").GetArrayLength())
     Assert.Contains("| pruned KD student |", File.ReadAllText(Path.Combine(out, "summary.md")))
-    Assert.Equal(3, File.ReadAllLines(Path.Combine(out, "generations.csv")).Length)
+    Assert.Equal(3, File.ReadAllLines(Path.Combine(out, "ga.csv")).Length)
+    let report = File.ReadAllText(Path.Combine(out, "report.html"))
+    for name in [ "teacher"; "kd"; "pruned" ] do Assert.Contains(sprintf "<h2>%s</h2>" name, report)
     Assert.Contains("done in", File.ReadAllText(Path.Combine(out, "log.txt")))
     Assert.Contains("\"ga_generations\": \"2\"", File.ReadAllText(Path.Combine(out, "config.json")))
     // each checkpoint holds its model's parameters (the pruned one fewer than the student's)
-    let count name = GcnKd.Host.Checkpoints.CheckpointFile.Load(Path.Combine(out, name + ".safetensors")).Tensors |> Seq.filter (fun struct (n: string, _) -> not (n.StartsWith "state.")) |> Seq.sumBy (fun struct (_, t: Tensor) -> t.Numel)
+    let count name = GcnKd.Host.Checkpoints.CheckpointFile.Load(Path.Combine(out, name, "model.safetensors")).Tensors |> Seq.filter (fun struct (n: string, _) -> not (n.StartsWith "state.")) |> Seq.sumBy (fun struct (_, t: Tensor) -> t.Numel)
     for row, name in List.zip r.Rows [ "teacher"; "student"; "kd"; "lsp"; "gfkd"; "pruned" ] do
         Assert.Equal(row.Params, count name)
         Assert.InRange(row.Test, 0.0, 1.0)
+        Assert.True(File.ReadAllLines(Path.Combine(out, name, "epochs.csv")).Length > 1, name)
+    // a student's checkpoint scores again through eval, on the quickstart's split
+    let _, _, scores = EvalCommand.Execute({ EvalOptions.Checkpoint = Path.Combine(out, "kd", "model.safetensors"); Dataset = None; Model = None; Parts = GfkdParts; ValFraction = None; Data = Some dataRoot.Value.Path }).ToTuple()
+    Assert.Equal(r.Rows.[2].Test, (scores |> Seq.find (fun x -> x.Part = "test (30 %)")).Accuracy, 12)
     Assert.True(r.Rows.[5].Params <= r.Rows.[2].Params)
     Assert.Empty(Directory.GetFiles(out, "*.tmp*", SearchOption.AllDirectories))
     userErrorMessage [ "--dataset Cora"; "MUTAG" ] (fun () ->

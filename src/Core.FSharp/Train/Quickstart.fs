@@ -32,8 +32,9 @@ type QuickstartResult =
       TrainGraphs: int
       TestGraphs: int
       Rows: QuickstartRow list
-      /// Checkpoints by name ("teacher", "student", "kd", "lsp", "gfkd", "pruned"): named tensors, state prefixed "state.".
-      Checkpoints: (string * (string * Tensor)[]) list
+      /// Each model by name ("teacher", "student", "kd", "lsp", "gfkd", "pruned"): its named tensors (state prefixed
+      /// "state.") and its training log (the teacher's: its final run on the whole training part).
+      Models: (string * (string * Tensor)[] * EpochLog[]) list
       /// The GA's best and mean fitness per generation.
       Generations: GenerationStats[] }
 
@@ -132,11 +133,11 @@ module Quickstart =
               row "GFKD" gfkdRun (sprintf "no real data: %d fake graphs, density %.3f (real %.3f)" report.Graphs report.MeanDensity report.RealMeanDensity)
               { Step = "pruned KD student"; Model = sprintf "GCN3_%d" counts.[0]; Params = Tree.count pruned.Params; Test = pruned.TestAccuracy
                 Note = sprintf "GA keeps %d of %d channels: rc %.2f, rs %.2f; %.1f %% before fine-tuning" counts.[0] sCfg.Width rc rs (100.0 * before) } ]
-          Checkpoints =
-            [ "teacher", teacherRun.Tensors
-              "student", named alone.Params alone.State
-              "kd", named kdRun.Params kdRun.State
-              "lsp", named lspRun.Params lspRun.State
-              "gfkd", named gfkdRun.Params gfkdRun.State
-              "pruned", named pruned.Params pruned.State ]
+          Models =
+            [ "teacher", teacherRun.Tensors, teacherRun.Log
+              "student", named alone.Params alone.State, alone.Log
+              "kd", named kdRun.Params kdRun.State, kdRun.Log
+              "lsp", named lspRun.Params lspRun.State, lspRun.Log
+              "gfkd", named gfkdRun.Params gfkdRun.State, gfkdRun.Log
+              "pruned", named pruned.Params pruned.State, pruned.Log ]
           Generations = ga.History }

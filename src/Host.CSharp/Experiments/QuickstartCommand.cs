@@ -10,8 +10,8 @@ namespace GcnKd.Host.Experiments;
 
 /// <summary>`gcnkd quickstart`: <see cref="Quickstart.run"/> on MUTAG (or another graph-classification dataset)
 /// from the data root, with its progress on the console and a run directory: summary.md and summary.json (the
-/// table), config.json (the settings), one checkpoint per model (teacher, student, kd, lsp, gfkd, pruned),
-/// generations.csv (the GA's fitness) and log.txt.</summary>
+/// table), config.json (the settings), one folder per model (teacher, student, kd, lsp, gfkd, pruned) with its
+/// model.safetensors and epochs.csv, ga.csv (the GA's fitness per generation), report.html and log.txt.</summary>
 public static class QuickstartCommand
 {
     public static int Run(GcnKd.Cli.QuickstartOptions o)
@@ -46,9 +46,14 @@ public static class QuickstartCommand
             Interrupt.ThrowIfRequested();   // Ctrl-C: stop between steps and epochs (the quickstart writes at its end)
         }
         var r = Quickstart.run(settings, data, FuncConvert.FromAction<string>(Line));
-        foreach (var (name, tensors) in r.Checkpoints.Select(c => (c.Item1, c.Item2)))
-            CheckpointFile.Save(Path.Combine(dir.Path, name + ".safetensors"), tensors.Select(t => (t.Item1, t.Item2)),
-                new Dictionary<string, string> { ["dataset"] = dataset, ["quickstart_model"] = name });
+        foreach (var (name, tensors, epochs) in r.Models.Select(c => (c.Item1, c.Item2, c.Item3)))
+        {
+            var sub = dir.Sub(name);
+            var row = r.Rows[r.Models.Select(m => m.Item1).ToList().IndexOf(name)];
+            CheckpointFile.Save(Path.Combine(sub.Path, "model.safetensors"), tensors.Select(t => (t.Item1, t.Item2)),
+                new Dictionary<string, string> { ["dataset"] = dataset, ["model"] = name == "pruned" ? $"{row.Model} (thin)" : row.Model, ["quickstart_step"] = row.Step });
+            sub.WriteText("epochs.csv", RunDirectory.Csv(epochs));
+        }
         var st = settings;
         dir.WriteConfig([("command", "quickstart"), ("dataset", dataset), ("data_root", root.Path)],
             new (string, object)[]
@@ -61,8 +66,9 @@ public static class QuickstartCommand
             }.Select(kv => Tuple.Create(kv.Item1, Convert.ToString(kv.Item2, System.Globalization.CultureInfo.InvariantCulture)!)));
         dir.WriteText("summary.md", Markdown(r));
         dir.WriteText("summary.json", QuickstartTable.json(Title(r), r.Rows));
-        dir.WriteText("generations.csv", "generation,best,mean,best_kept\n" + string.Concat(r.Generations.Select(g =>
-            FormattableString.Invariant($"{g.Generation + 1},{g.Best:R},{g.Mean:R},{g.BestKept}\n"))));
+        dir.WriteText("ga.csv", "generation,best,mean,best_kept,evaluated\n" + string.Concat(r.Generations.Select(g =>
+            FormattableString.Invariant($"{g.Generation},{g.Best:R},{g.Mean:R},{g.BestKept},{g.Evaluated}\n"))));
+        dir.WriteReport();
         Line($"done in {clock.Elapsed.TotalSeconds:F0} s");
         dir.WriteText("log.txt", log.ToString());
         return r;
