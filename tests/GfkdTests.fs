@@ -417,8 +417,15 @@ let ``every GFKD method runs end to end: split, teacher, transfer graphs, studen
         Assert.Equal(train.Length, graphs.Length)
         Assert.Equal(rep.RealMeanDensity, train |> Array.averageBy (fun i -> let a = data.Graphs.[i].Adj in float (Csr.nnz a) / float (a.Rows * (a.Rows - 1))), 10)
         match m with
-        | Train.GfkdMethod.RealKd | Train.GfkdMethod.RealLabels -> Assert.True(Array.forall2 (fun (g: GraphSample) i -> obj.ReferenceEquals(g, data.Graphs.[i])) graphs train)
-        | Train.GfkdMethod.RandomGraphs -> Assert.True(rep.LastFit.IsNone && graphs |> Array.forall (fun g -> g.Adj.Rows >= 5 && g.Adj.Rows <= 9))
+        | Train.GfkdMethod.RealKd | Train.GfkdMethod.RealLabels ->
+            Assert.True(Array.forall2 (fun (g: GraphSample) i -> obj.ReferenceEquals(g, data.Graphs.[i])) graphs train)
+            // the teacher on its own training graphs: the report measures exactly the transfer set
+            let bn, agreement = Train.GfkdRegistry.teacherOnGraphs teacher (train |> Array.map (fun i -> data.Graphs.[i]))
+            Assert.Equal((bn, agreement), (rep.ExportedBnPrior, rep.ExportedAgreement))
+            Assert.True(bn < 50.0, sprintf "the teacher's own training graphs sit near its running statistics, got %g" bn)
+        | Train.GfkdMethod.RandomGraphs ->
+            Assert.True(rep.LastFit.IsNone && graphs |> Array.forall (fun g -> g.Adj.Rows >= 5 && g.Adj.Rows <= 9))
+            Assert.Equal((rep.ExportedBnPrior, rep.ExportedAgreement), Train.GfkdRegistry.teacherOnGraphs teacher graphs)
         | _ -> Assert.Equal(Some 3, rep.LastFit |> Option.map (fun l -> l.Iteration))
         let r = Train.GfkdRegistry.distil m { Train.FakeDistillConfig.released 0 with Epochs = 2 } "GIN3_32" data teacher graphs test ignore
         Assert.True(r.TestAccuracy >= 0.0 && r.TestAccuracy <= 1.0 && r.Log.Length = 2, name)

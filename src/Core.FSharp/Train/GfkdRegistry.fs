@@ -30,7 +30,12 @@ type TransferReport =
       RealMeanNodes: float
       RealMeanDensity: float
       /// The fitting loop's last record (None for methods without one).
-      LastFit: FittingLog option }
+      LastFit: FittingLog option
+      /// The teacher's batch-norm prior (standardized, summed over its norms) on the transfer graphs as exported,
+      /// and its agreement with their labels: what the student will learn from, measured with the teacher alone
+      /// (the fit's own numbers are taken before export: soft features, sampled or mode structure).
+      ExportedBnPrior: float
+      ExportedAgreement: float }
 
 /// How the host follows and persists a fitting run (GFKD and DeepInvG): every iteration's record, a checkpoint
 /// every CheckpointEvery iterations and at the end, and optionally a checkpoint to continue from.
@@ -127,8 +132,17 @@ module GfkdRegistry =
         let s = Tree.ofNamed (GfkdFamily.initState cfg) stateNamed
         FrozenTeacher.ofGfkd cfg p s
 
-    let private report (real: GraphSample[]) (fake: GraphSample[]) (last: FittingLog option) =
-        { Graphs = fake.Length
+    /// The teacher on a set of graphs: its standardized batch-norm prior over the whole set and its agreement with
+    /// the graphs' labels.
+    let teacherOnGraphs (teacher: FrozenTeacher) (graphs: GraphSample[]) : float * float =
+        let b = GraphTrainer.prepare graphs (Array.init graphs.Length id)
+        let logits, inputs = teacher.Forward b.Batch b.Features
+        float (GfkdPriors.batchNormWith BnPriorForm.Standardized inputs teacher.Running).Item0, Loss.accuracy logits b.Labels
+
+    let private report (teacher: FrozenTeacher) (real: GraphSample[]) (fake: GraphSample[]) (last: FittingLog option) =
+        let bn, agreement = teacherOnGraphs teacher fake
+        { ExportedBnPrior = bn; ExportedAgreement = agreement
+          Graphs = fake.Length
           MeanNodes = fake |> Array.averageBy (fun g -> float g.Adj.Rows)
           MeanDensity = GfkdPriors.meanDensity fake
           RealMeanNodes = real |> Array.averageBy (fun g -> float g.Adj.Rows)
@@ -185,7 +199,7 @@ module GfkdRegistry =
                 let s = spec (StructureMode.Multinomial b)
                 fitted s (fun n -> FakeGraphFitting.run { fit with Iterations = n; Estimator = StructureEstimator.Reinforce(4, true) } s teacher keys.[2] log)
             | GfkdMethod.RealKd | GfkdMethod.RealLabels -> real
-        graphs, report real graphs last.Value
+        graphs, report teacher real graphs last.Value
 
     /// The student model's spec for the trainers.
     let studentSpec (model: string) (data: GraphDataset) : GraphSpec<GfkdParams, GfkdState> =

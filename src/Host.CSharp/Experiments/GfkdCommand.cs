@@ -153,6 +153,8 @@ public static class GfkdCommand
                 w.WriteNumber("transfer_density", report.MeanDensity);
                 w.WriteNumber("transfer_nodes", report.MeanNodes);
                 w.WriteNumber("generation_seconds", seconds);
+            w.WriteNumber("exported_bn_prior", report.ExportedBnPrior);
+            w.WriteNumber("exported_teacher_agreement", report.ExportedAgreement);
                 w.WriteStartObject("students");
                 foreach (var s in students)
                 {
@@ -288,17 +290,20 @@ public static class GfkdCommand
             w.WriteNumber("real_mean_nodes", report.RealMeanNodes);
             w.WriteNumber("real_mean_density", report.RealMeanDensity);
             w.WriteNumber("generation_seconds", seconds);
+            w.WriteNumber("exported_bn_prior", report.ExportedBnPrior);
+            w.WriteNumber("exported_teacher_agreement", report.ExportedAgreement);
             if (OptionModule.IsSome(report.LastFit))
             {
                 var l = report.LastFit.Value;
                 w.WriteNumber("last_iteration", l.Iteration);
                 w.WriteNumber("last_loss", l.Loss);
                 w.WriteNumber("last_teacher_agreement", l.TargetAccuracy);
+                w.WriteNumber("last_bn_prior", l.BnPrior);
             }
             w.WriteEndObject();
         });
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  seed {seed}: {report.Graphs} transfer graphs, {report.MeanNodes:F1} nodes and density {report.MeanDensity:F3} on average (real {report.RealMeanNodes:F1}, {report.RealMeanDensity:F3}); {seconds:F1} s"));
+            $"  seed {seed}: {report.Graphs} transfer graphs, {report.MeanNodes:F1} nodes and density {report.MeanDensity:F3} on average (real {report.RealMeanNodes:F1}, {report.RealMeanDensity:F3}); as exported, the teacher's batch-norm prior {report.ExportedBnPrior:F1} and agreement with their labels {100 * report.ExportedAgreement:F1} %; {seconds:F1} s"));
         return (graphs, report, seconds);
     }
 
