@@ -46,10 +46,10 @@ public static class QuickstartCommand
             Interrupt.ThrowIfRequested();   // Ctrl-C: stop between steps and epochs (the quickstart writes at its end)
         }
         var r = Quickstart.run(settings, data, FuncConvert.FromAction<string>(Line));
-        foreach (var (name, tensors, epochs) in r.Models.Select(c => (c.Item1, c.Item2, c.Item3)))
+        // Models and Rows list the same steps in the same order
+        foreach (var ((name, tensors, epochs), row) in r.Models.Select(c => (c.Item1, c.Item2, c.Item3)).Zip(r.Rows))
         {
             var sub = dir.Sub(name);
-            var row = r.Rows[r.Models.Select(m => m.Item1).ToList().IndexOf(name)];
             CheckpointFile.Save(Path.Combine(sub.Path, "model.safetensors"), tensors.Select(t => (t.Item1, t.Item2)),
                 new Dictionary<string, string> { ["dataset"] = dataset, ["model"] = name == "pruned" ? $"{row.Model} (thin)" : row.Model, ["quickstart_step"] = row.Step });
             sub.WriteText("epochs.csv", RunDirectory.Csv(epochs));
