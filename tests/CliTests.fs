@@ -94,6 +94,9 @@ let ``gfkd options parse into a typed command, with GcnKd's defaults left to the
     match (Cli.parse [| "gfkd"; "--dataset"; "MUTAG"; "--method"; "gfkd-arm"; "--bn-prior"; "Raw"; "--out"; "o" |]).Command with
     | RunGfkd g -> Assert.Equal(Some BnPriorForm.Raw, g.BnPrior)
     | other -> failwithf "unexpected %A" other
+    match (Cli.parse [| "gfkd"; "--dataset"; "MUTAG"; "--method"; "gfkd-arm"; "--bn-credit"; "Per-Graph"; "--features"; "softmax"; "--out"; "o" |]).Command with
+    | RunGfkd g -> Assert.Equal((Some BnCredit.PerGraph, Some FeatureRelaxation.Softmax), (g.BnCredit, g.Features))
+    | other -> failwithf "unexpected %A" other
 
 [<Fact>]
 let ``gfkd names the expected values of every bad option`` () =
@@ -105,6 +108,8 @@ let ``gfkd names the expected values of every bad option`` () =
     Assert.Contains("--density-weight must be a finite number >= 0, got -1", run [| "--method"; "randg"; "--density-weight"; "-1" |])
     Assert.Contains("--iterations must be a positive integer, got 0", run [| "--method"; "randg"; "--iterations"; "0" |])
     Assert.Contains("--bn-prior must be raw or standardized; got 'l2'", run [| "--method"; "randg"; "--bn-prior"; "l2" |])
+    Assert.Contains("--bn-credit must be batch or per-graph; got 'node'", run [| "--method"; "randg"; "--bn-credit"; "node" |])
+    Assert.Contains("--features must be softmax or straight-through; got 'gumbel'", run [| "--method"; "randg"; "--features"; "gumbel" |])
     Assert.Contains("reproduce: unknown table 'gfkdx' (known: teachers, lsp, gfkd, evolution)", usageError [| "reproduce"; "gfkdx" |])
 
 [<Fact>]

@@ -185,6 +185,81 @@ let ``the density prior makes fake graphs sparser; degree features learn the str
     Assert.Equal(0, final.Params.Features.Numel)
     Assert.True(FakeGraphs.export d final.Params |> Array.forall (fun g -> g.Features.Shape.[1] = 4))
 
+[<Fact>]
+let ``straight-through features are the exported one-hot going forward and softmax's gradient going back`` () =
+    Props.forAll (Gen.zip3 (Gen.choose (1, 7)) (Gen.choose (1, 6)) Props.seed) (fun (rows, width, seed) ->
+        let logits = Tensor.randn (Rng.create seed) [| rows; width |]
+        let v = Tensor.randn (Rng.create (seed + 1)) [| rows; width |]
+        let st, gst = Autodiff.vjp (FakeGraphs.relaxedFeatures FeatureRelaxation.StraightThrough) logits v
+        let _, gsm = Autodiff.vjp (FakeGraphs.relaxedFeatures FeatureRelaxation.Softmax) logits v
+        let argmax i = Array.init width (fun c -> logits.Data.[i * width + c]) |> Array.indexed |> Array.maxBy snd |> fst
+        st.Data = (FakeGraphs.oneHotArgmax logits).Data
+        && Array.init rows id |> Array.forall (fun i -> st.Data.[i * width + argmax i] = 1.0f && Array.sum st.Data.[i * width .. i * width + width - 1] = 1.0f)
+        && gst.Data = gsm.Data)
+
+[<Theory>]
+[<InlineData("GIN3_32")>]
+[<InlineData("GCN3_32")>]
+let ``with straight-through features the fit records the teacher on exactly the graphs it exports`` (conv: string) =
+    let s = toySpec (FakeFeatures.Learned 4)
+    let teacher = toyTeacher conv
+    let cfg = { short with BnForm = BnPriorForm.Standardized }
+    let gap relaxation =
+        let c = { cfg with Features = relaxation }
+        let rec go (st: FittingState) worst =
+            if st.Iteration = 12 then worst
+            else
+                let v = Train.GfkdRegistry.teacherOnGraphs 2.0f teacher (FakeGraphs.export s st.Params)
+                let next, log = FakeGraphFitting.step c s teacher (Rng.create 11) st
+                go next (max worst (max (abs (log.BnPrior - v.BnPrior) / max 1.0 v.BnPrior) (abs (log.TargetAccuracy - v.Agreement))))
+        go (FakeGraphFitting.start (FakeGraphs.init s 0.0f (Rng.create 10))) 0.0
+    let st, sm = gap FeatureRelaxation.StraightThrough, gap FeatureRelaxation.Softmax
+    Assert.True(st < 1e-5, sprintf "straight-through: the record and the exported graphs differ by %g" st)
+    // the released softmax relaxation fits something other than what it exports (the gap this option closes)
+    Assert.True(sm > 1e-2, sprintf "softmax: gap %g" sm)
+
+[<Theory>]
+[<InlineData("GIN3_32")>]
+[<InlineData("GCN3_32")>]
+let ``per-graph batch-norm credit is the prior of the mode batch with only that graph sampled`` (conv: string) =
+    let s = toySpec (FakeFeatures.Learned 4)
+    let teacher = toyTeacher conv
+    let l = FakeGraphs.layout s
+    Props.forAll (Gen.zip Props.seed (Gen.elements [ BnPriorForm.Raw; BnPriorForm.Standardized ])) (fun (seed, form) ->
+        let p = FakeGraphs.init s 0.0f (Rng.create seed)
+        let reference = FakeGraphs.mode s p.Structure
+        let sample = Array.init l.Count (fun i -> Rng.intAt (Rng.create (seed + 1)) (int64 i) 2 = 1)
+        let moments (z: bool[]) =
+            let b, x = FakeGraphs.batch s FeatureRelaxation.Softmax p z
+            let _, norms = teacher.Forward b x
+            GfkdPriors.graphMoments b norms, float (GfkdPriors.batchNormWith form norms teacher.Running).Item0
+        let rm, rBn = moments reference
+        let sm, _ = moments sample
+        let close (a: float) (b: float) = abs (a - b) <= 1e-4 * max 1.0 (abs b)
+        let pooled = rm |> Array.reduce (Array.map2 (fun a b -> { Count = a.Count + b.Count; Sum = Array.map2 (+) a.Sum b.Sum; SumSq = Array.map2 (+) a.SumSq b.SumSq }))
+        let credit = GfkdPriors.perGraphBatchNorm form teacher.Running rm sm
+        let swapped g = Array.init l.Count (fun i -> if i >= l.Offsets.[g] && i < l.Offsets.[g + 1] then sample.[i] else reference.[i])
+        close (GfkdPriors.batchNormOfMoments form pooled teacher.Running) rBn
+        && (GfkdPriors.perGraphBatchNorm form teacher.Running rm rm |> Array.forall (fun v -> close v rBn))
+        && Array.init s.Count id |> Array.forall (fun g -> close credit.[g] (snd (moments (swapped g)))))
+
+[<Fact>]
+let ``per-graph credit lowers the spread of ARM's batch-norm gradient`` () =
+    // the structure gradient of the batch-norm term alone, over many seeds: the same estimator, two credits
+    let s = toySpec (FakeFeatures.Learned 4)
+    let teacher = toyTeacher "GIN3_32"
+    let p = FakeGraphs.init s 0.0f (Rng.create 3)
+    let cfg = { FittingConfig.released with BnForm = BnPriorForm.Standardized; BnWeight = 1.0f; Features = FeatureRelaxation.Softmax }
+    let spread credit =
+        let c = { cfg with BnCredit = credit }
+        let full, rest = FakeGraphFitting.structureObjective c s teacher p, FakeGraphFitting.structureObjective { c with BnWeight = 0.0f } s teacher p
+        let bnOnly z = Array.map2 (-) (full z) (rest z)
+        let grads = Array.init 200 (fun k -> (FakeGraphs.estimate s StructureEstimator.Arm bnOnly p.Structure (Rng.create (100 + k))).Gradient)
+        let n = grads.[0].Length
+        Array.init n (fun i -> let xs = grads |> Array.map (fun g -> float g.[i]) in let m = Array.average xs in xs |> Array.averageBy (fun x -> (x - m) * (x - m))) |> Array.average
+    let batch, perGraph = spread BnCredit.Batch, spread BnCredit.PerGraph
+    Assert.True(perGraph < 0.5 * batch, sprintf "mean gradient variance: per-graph %g, batch %g" perGraph batch)
+
 // ---------------------------------------------------------------- the student stage
 
 let private studentSpec (cfg: GfkdConfig) : Train.GraphSpec<GfkdParams, GfkdState> =
@@ -420,12 +495,16 @@ let ``every GFKD method runs end to end: split, teacher, transfer graphs, studen
         | Train.GfkdMethod.RealKd | Train.GfkdMethod.RealLabels ->
             Assert.True(Array.forall2 (fun (g: GraphSample) i -> obj.ReferenceEquals(g, data.Graphs.[i])) graphs train)
             // the teacher on its own training graphs: the report measures exactly the transfer set
-            let bn, agreement = Train.GfkdRegistry.teacherOnGraphs teacher (train |> Array.map (fun i -> data.Graphs.[i]))
-            Assert.Equal((bn, agreement), (rep.ExportedBnPrior, rep.ExportedAgreement))
-            Assert.True(bn < 50.0, sprintf "the teacher's own training graphs sit near its running statistics, got %g" bn)
+            let v = Train.GfkdRegistry.teacherOnGraphs 2.0f teacher (train |> Array.map (fun i -> data.Graphs.[i]))
+            Assert.Equal((v.BnPrior, v.Agreement, v.Confidence), (rep.ExportedBnPrior, rep.ExportedAgreement, rep.ExportedConfidence))
+            Assert.True(v.BnPrior < 50.0, sprintf "the teacher's own training graphs sit near its running statistics, got %g" v.BnPrior)
+            // soft labels are probabilities of the predicted class: between 1/C and 1, and sharper when colder
+            let cold = Train.GfkdRegistry.teacherOnGraphs 1.0f teacher (train |> Array.map (fun i -> data.Graphs.[i]))
+            Assert.True(v.Confidence >= 0.5 && v.Confidence <= 1.0 && cold.Confidence >= v.Confidence, sprintf "%g at T 2, %g at T 1" v.Confidence cold.Confidence)
         | Train.GfkdMethod.RandomGraphs ->
             Assert.True(rep.LastFit.IsNone && graphs |> Array.forall (fun g -> g.Adj.Rows >= 5 && g.Adj.Rows <= 9))
-            Assert.Equal((rep.ExportedBnPrior, rep.ExportedAgreement), Train.GfkdRegistry.teacherOnGraphs teacher graphs)
+            let v = Train.GfkdRegistry.teacherOnGraphs 2.0f teacher graphs
+            Assert.Equal((rep.ExportedBnPrior, rep.ExportedAgreement, rep.ExportedConfidence), (v.BnPrior, v.Agreement, v.Confidence))
         | _ -> Assert.Equal(Some 3, rep.LastFit |> Option.map (fun l -> l.Iteration))
         let r = Train.GfkdRegistry.distil m { Train.FakeDistillConfig.released 0 with Epochs = 2 } "GIN3_32" data teacher graphs test ignore
         Assert.True(r.TestAccuracy >= 0.0 && r.TestAccuracy <= 1.0 && r.Log.Length = 2, name)

@@ -2,29 +2,43 @@
 // (teacher agreement with the fake graphs' targets, CE, BN prior, density), never a test score. Used to choose the
 // batch-norm prior's form (experiments/gfkd/README.md).
 // Run after `dotnet build GcnKd.sln -c Release`, with GCNKD_DATA set:
-//   dotnet fsi experiments/gfkd/probe_bn.fsx TEACHER_MODEL TEACHER_CHECKPOINT FORM BN_WEIGHT [ITERATIONS]
-//   FORM: raw | standardized
-#r "../../src/Host.CSharp/bin/Release/net10.0/GcnKd.Core.dll"
-#r "../../src/Host.CSharp/bin/Release/net10.0/gcnkd.dll"
+//   dotnet fsi experiments/gfkd/probe_bn.fsx TEACHER_MODEL TEACHER_CHECKPOINT [key=value ...]
+//   keys (defaults: GcnKd's fitting defaults, GfkdRegistry.defaultFitting): form=raw|standardized, bn=WEIGHT,
+//   iterations=N, features=softmax|straight-through, method=gfkd-arm (any data-free method of `gcnkd gfkd`),
+//   credit=batch|per-graph, dataset=MUTAG, seed=0 (the fake graphs' seed), feature-lr=LR, structure-lr=LR, density=WEIGHT
+#load "probe_common.fsx"
 open GcnKd
 open GcnKd.Train
+open Probe_common
 let args = fsi.CommandLineArgs
-let model, ckpt, form, weight = args.[1], args.[2], args.[3], float32 args.[4]
-let iterations = if args.Length > 5 then int args.[5] else 1500
-let root = GcnKd.Host.Data.DataRoot.Resolve(null)
-let data = GcnKd.Host.Data.GinFormat.Load(root, "MUTAG")
+let model, ckpt = args.[1], args.[2]
+let options = args.[3..] |> Array.map (fun a -> match a.Split('=', 2) with [| k; v |] -> k, v | _ -> failwithf "expected key=value, got '%s'" a) |> Map.ofArray
+let get key fallback parse = match options.TryFind key with Some v -> parse v | None -> fallback
+let dataset = get "dataset" "MUTAG" id
+let seed = get "seed" 0 int
+let methodName = get "method" "gfkd-arm" id
+let data = loadDataset dataset
 let train, _ = GfkdRegistry.split data 0
-let named = GcnKd.Host.Checkpoints.CheckpointFile.Load(ckpt).Tensors |> Seq.map (fun (struct (n, t)) -> n, t) |> Array.ofSeq
+let named = loadNamed ckpt
 let teacher = GfkdRegistry.teacherOf model data named
 let real = train |> Array.map (fun i -> data.Graphs.[i])
 let fit =
-    { GfkdRegistry.defaultFitting (GfkdPriors.meanDensity real) with
-        Iterations = iterations; BnWeight = weight
-        BnForm = (if form = "raw" then BnPriorForm.Raw else BnPriorForm.Standardized) }
+    let d = GfkdRegistry.defaultFitting (GfkdPriors.meanDensity real)
+    { d with
+        Iterations = get "iterations" d.Iterations int
+        BnWeight = get "bn" d.BnWeight float32
+        BnForm = get "form" d.BnForm (function "raw" -> BnPriorForm.Raw | _ -> BnPriorForm.Standardized)
+        Features = get "features" d.Features (function "straight-through" -> FeatureRelaxation.StraightThrough | _ -> FeatureRelaxation.Softmax)
+        BnCredit = get "credit" d.BnCredit (function "per-graph" -> BnCredit.PerGraph | _ -> BnCredit.Batch)
+        FeatureLr = get "feature-lr" d.FeatureLr float32
+        StructureLr = get "structure-lr" d.StructureLr float32
+        DensityWeight = get "density" d.DensityWeight float32 }
+let iterations = fit.Iterations
 // the real training graphs' own prior value, for scale
 let b = GraphTrainer.prepare data.Graphs train
 let _, norms = teacher.Forward b.Batch b.Features
 printfn "real 70%%: BN prior %.4f" (GfkdPriors.batchNormWith fit.BnForm norms teacher.Running).Item0
 let log (l: FittingLog) = if l.Iteration % 300 = 0 || l.Iteration = iterations - 1 then printfn "%5d CE %.4f BN %.4f density %.3f agreement %.3f" l.Iteration l.CrossEntropy l.BnPrior l.Density l.TargetAccuracy
-let _, rep = GfkdRegistry.transferGraphs (GfkdMethod.Gfkd StructureEstimator.Arm) fit data train teacher (GfkdRegistry.nodeSource data train None) None 0 (FitControl.logOnly log)
-printfn "transfer density %.3f (real %.3f)" rep.MeanDensity rep.RealMeanDensity
+let vocabulary = GfkdRegistry.degreeVocabulary data
+let _, rep = GfkdRegistry.transferGraphs (GfkdRegistry.methodOfName methodName) fit data train teacher (GfkdRegistry.nodeSource data train None) vocabulary seed (FitControl.logOnly log)
+printfn "transfer density %.3f (real %.3f); as exported: BN prior %.1f, teacher agreement %.3f" rep.MeanDensity rep.RealMeanDensity rep.ExportedBnPrior rep.ExportedAgreement

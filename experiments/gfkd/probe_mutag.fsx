@@ -3,13 +3,12 @@
 // Run after `dotnet build GcnKd.sln -c Release`, with GCNKD_DATA set and DOTNET_GCLOHThreshold=0x800000:
 //   dotnet fsi experiments/gfkd/probe_mutag.fsx DENSITY_WEIGHT INIT_SHIFT BN_WEIGHT METHOD...
 //   e.g. 0 0 0.01 randg gfkd-arm deepinvg kd-real   (the released settings; density target 0.14 = real MUTAG)
-#r "../../src/Host.CSharp/bin/Release/net10.0/GcnKd.Core.dll"
-#r "../../src/Host.CSharp/bin/Release/net10.0/gcnkd.dll"
+#load "probe_common.fsx"
 open GcnKd
 open GcnKd.Train
+open Probe_common
 let sw = System.Diagnostics.Stopwatch.StartNew()
-let root = GcnKd.Host.Data.DataRoot.Resolve(null)
-let data = GcnKd.Host.Data.GinFormat.Load(root, "MUTAG")
+let data = loadDataset "MUTAG"
 let train, test = GfkdRegistry.split data 0
 // the teacher protocol of this probe (2026-12-06): epoch chosen on a 10 % carve of the 70 %
 let tr, va = Splits.carveValidation (Rng.create 104729) 0.1 (data.Graphs |> Array.map (fun g -> g.Label)) train

@@ -46,7 +46,8 @@ type GfkdCliOptions =
     { Dataset: string; Method: string; TeacherModel: string; Students: string list; Teacher: string option
       Seed: int; Seeds: int; Iterations: int option; Epochs: int option; TeacherEpochs: int option
       Nodes: NodeCounts option
-      DensityWeight: float32 option; BnWeight: float32 option; BnPrior: BnPriorForm option; InitShift: float32 option
+      DensityWeight: float32 option; BnWeight: float32 option; BnPrior: BnPriorForm option
+      BnCredit: BnCredit option; Features: FeatureRelaxation option; InitShift: float32 option
       Released: bool; Resume: bool; Data: string option; Out: string }
 
 type EvolveCliOptions =
@@ -202,6 +203,11 @@ let parse (argv: string[]) : Parsed =
                 let weight (flag: string) (v: float) =
                     if v >= 0.0 && not (System.Double.IsInfinity v) then float32 v
                     else raise (InvalidValue(sprintf "%s must be a finite number >= 0, got %g" flag v))
+                /// One of a few named values, case-insensitive.
+                let pick (flag: string) (named: (string * 'T) list) (text: string) : 'T =
+                    match named |> List.tryFind (fun (n, _) -> n = text.Trim().ToLowerInvariant()) with
+                    | Some(_, v) -> v
+                    | None -> raise (InvalidValue(sprintf "%s must be %s; got '%s'" flag (named |> List.map fst |> String.concat " or ") text))
                 let nodes =
                     g.TryGetResult Nodes
                     |> Option.map (fun (text: string) ->
@@ -222,13 +228,11 @@ let parse (argv: string[]) : Parsed =
                           Nodes = nodes
                           DensityWeight = g.TryGetResult Density_Weight |> Option.map (weight "--density-weight")
                           BnWeight = g.TryGetResult Bn_Weight |> Option.map (weight "--bn-weight")
-                          BnPrior =
-                              g.TryGetResult Bn_Prior
-                              |> Option.map (fun f ->
-                                  match f.Trim().ToLowerInvariant() with
-                                  | "raw" -> BnPriorForm.Raw
-                                  | "standardized" -> BnPriorForm.Standardized
-                                  | _ -> raise (InvalidValue(sprintf "--bn-prior must be raw or standardized; got '%s'" f)))
+                          BnPrior = g.TryGetResult Bn_Prior |> Option.map (pick "--bn-prior" [ "raw", BnPriorForm.Raw; "standardized", BnPriorForm.Standardized ])
+                          BnCredit = g.TryGetResult Bn_Credit |> Option.map (pick "--bn-credit" [ "batch", BnCredit.Batch; "per-graph", BnCredit.PerGraph ])
+                          Features =
+                              g.TryGetResult GfkdArgs.Features
+                              |> Option.map (pick "--features" [ "softmax", FeatureRelaxation.Softmax; "straight-through", FeatureRelaxation.StraightThrough ])
                           InitShift =
                               g.TryGetResult Init_Shift
                               |> Option.map (fun v -> if System.Double.IsFinite v then float32 v else raise (InvalidValue(sprintf "--init-shift must be a finite number, got %g" v)))

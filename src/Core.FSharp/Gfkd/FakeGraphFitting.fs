@@ -43,11 +43,15 @@ type FittingConfig =
       BnWeight: float32
       /// The batch-norm prior's form (Raw as released).
       BnForm: BnPriorForm
+      /// The batch a graph's structure sample is scored in (Batch as released).
+      BnCredit: BnCredit
       EntropyWeight: float32
       /// Weight of the edge-density prior (0: off, as released) and its target (the real data's mean density).
       DensityWeight: float32
       TargetDensity: float
       Estimator: StructureEstimator
+      /// What the teacher sees of the feature logits (Softmax as released).
+      Features: FeatureRelaxation
       /// Added to the initial structure logits (0: density about 1/2 at the start, as released).
       InitShift: float32 }
 
@@ -57,8 +61,8 @@ module FittingConfig =
     /// lambda_H 1e-6, ARM, no density prior.
     let released =
         { Iterations = 1500; StructureLr = 1.0f; FeatureLr = 0.01f; DecayEvery = 700; Decay = 0.1f
-          BnWeight = 0.01f; BnForm = BnPriorForm.Raw; EntropyWeight = 1e-6f; DensityWeight = 0.0f; TargetDensity = 0.0
-          Estimator = StructureEstimator.Arm; InitShift = 0.0f }
+          BnWeight = 0.01f; BnForm = BnPriorForm.Raw; BnCredit = BnCredit.Batch; EntropyWeight = 1e-6f; DensityWeight = 0.0f; TargetDensity = 0.0
+          Estimator = StructureEstimator.Arm; Features = FeatureRelaxation.Softmax; InitShift = 0.0f }
 
     let validate (c: FittingConfig) =
         let fail (what: string) (v: obj) = invalidArg what (sprintf "FittingConfig: %s is out of range (%O)" what v)
@@ -121,14 +125,28 @@ module FakeGraphFitting =
             let m = Array.max row
             m + log (row |> Array.sumBy (fun v -> exp (v - m))) - row.[labels.[g]])
 
-    /// The per-graph structure objective for a sample: CE_g + lambda_BN R_BN(batch) + lambda_rho (density_g - rho)^2.
-    let structureObjective (c: FittingConfig) (spec: FakeGraphSpec) (teacher: FrozenTeacher) (p: FakeGraphParams) (sample: bool[]) : float[] =
-        let b, x = FakeGraphs.batch spec p sample
-        let logits, norms = teacher.Forward b x
-        let ce = rowCrossEntropy logits spec.Labels
-        let bn = if c.BnWeight > 0.0f then float c.BnWeight * float (GfkdPriors.batchNormWith c.BnForm norms teacher.Running).Item0 else 0.0
-        let dens = if c.DensityWeight > 0.0f then FakeGraphs.batchDensities b else Array.zeroCreate spec.Count
-        Array.init spec.Count (fun g -> ce.[g] + bn + float c.DensityWeight * GfkdPriors.density c.TargetDensity dens.[g])
+    /// The per-graph structure objective for a sample: CE_g + lambda_BN R_BN + lambda_rho (density_g - rho)^2, where
+    /// R_BN is the sampled batch's (BnCredit.Batch) or that of the mode batch with only graph g sampled
+    /// (BnCredit.PerGraph; the mode's moments are computed once, when the objective is made for `p`).
+    let structureObjective (c: FittingConfig) (spec: FakeGraphSpec) (teacher: FrozenTeacher) (p: FakeGraphParams) : bool[] -> float[] =
+        let reference =
+            match c.BnCredit with
+            | BnCredit.PerGraph when c.BnWeight > 0.0f ->
+                let b, x = FakeGraphs.batch spec c.Features p (FakeGraphs.mode spec p.Structure)
+                Some (GfkdPriors.graphMoments b (snd (teacher.Forward b x)))
+            | _ -> None
+        fun sample ->
+            let b, x = FakeGraphs.batch spec c.Features p sample
+            let logits, norms = teacher.Forward b x
+            let ce = rowCrossEntropy logits spec.Labels
+            let bn =
+                if c.BnWeight <= 0.0f then Array.zeroCreate spec.Count
+                else
+                    match reference with
+                    | Some r -> GfkdPriors.perGraphBatchNorm c.BnForm teacher.Running r (GfkdPriors.graphMoments b norms)
+                    | None -> Array.create spec.Count (float (GfkdPriors.batchNormWith c.BnForm norms teacher.Running).Item0)
+            let dens = if c.DensityWeight > 0.0f then FakeGraphs.batchDensities b else Array.zeroCreate spec.Count
+            Array.init spec.Count (fun g -> ce.[g] + float c.BnWeight * bn.[g] + float c.DensityWeight * GfkdPriors.density c.TargetDensity dens.[g])
 
     /// One iteration from `state`; `key` is the run's key (iteration t uses its t-th split).
     let step (c: FittingConfig) (spec: FakeGraphSpec) (teacher: FrozenTeacher) (key: Rng) (state: FittingState) : FittingState * FittingLog =
@@ -137,7 +155,7 @@ module FakeGraphFitting =
         let mode = FakeGraphs.mode spec p.Structure
         let learned = match spec.Features with FakeFeatures.Learned _ -> true | FakeFeatures.Degree _ -> false
         let featureLoss (f: Tensor) =
-            let b, x = FakeGraphs.batch spec { p with Features = f } mode
+            let b, x = FakeGraphs.batch spec c.Features { p with Features = f } mode
             let logits, norms = teacher.Forward b x
             let ce = Loss.crossEntropy logits spec.Labels
             let bn = GfkdPriors.batchNormWith c.BnForm norms teacher.Running

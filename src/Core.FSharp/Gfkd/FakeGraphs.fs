@@ -33,6 +33,15 @@ type FakeFeatures =
         | Learned w -> w
         | Degree v -> v.Length
 
+/// What the teacher sees of learned feature logits F while the fake graphs are fitted.
+[<RequireQualifiedAccess>]
+type FeatureRelaxation =
+    /// softmax(F), as released: export then takes the one-hot argmax, which the teacher never saw.
+    | Softmax
+    /// The one-hot argmax of F in the forward pass (exactly what is exported), with softmax(F)'s gradient in the
+    /// backward pass (straight-through, Bengio et al. 2013).
+    | StraightThrough
+
 /// The fixed part of a set of fake graphs.
 type FakeGraphSpec =
     { NodeCounts: int[]
@@ -178,14 +187,34 @@ module FakeGraphs =
             data.[i * w + max k 0] <- 1.0f
         Tensor.Wrap([| adj.Rows; w |], data)
 
+    /// The one-hot argmax of each row of a [rows, width] matrix (the first maximum on ties); not differentiable.
+    let oneHotArgmax (logits: Tensor) : Tensor =
+        let rows, w = logits.Shape.[0], logits.Shape.[1]
+        let data = Array.zeroCreate<float32> (rows * w)
+        for i in 0 .. rows - 1 do
+            let row = i * w
+            let mutable best = 0
+            for c in 1 .. w - 1 do if logits.Data.[row + c] > logits.Data.[row + best] then best <- c
+            data.[row + best] <- 1.0f
+        Tensor.Wrap([| rows; w |], data)
+
+    /// Learned feature logits as the teacher sees them under a relaxation (differentiable in the logits). The
+    /// straight-through form is onehot + (s - stop(s)): its value is the one-hot exactly (s - s is 0), its gradient
+    /// softmax's.
+    let relaxedFeatures (relaxation: FeatureRelaxation) (logits: Tensor) : Tensor =
+        let s = Reduce.softmax logits
+        match relaxation with
+        | FeatureRelaxation.Softmax -> s
+        | FeatureRelaxation.StraightThrough -> oneHotArgmax logits + (s - Autodiff.stopGradient s)
+
     /// The batch a teacher sees for a structure sample: the block-diagonal graph and its node features, the
-    /// softmax of the feature logits (differentiable) or the degree one-hot of the sampled graphs.
-    let batch (spec: FakeGraphSpec) (p: FakeGraphParams) (sample: bool[]) : GraphBatch * Tensor =
+    /// relaxed feature logits (differentiable) or the degree one-hot of the sampled graphs.
+    let batch (spec: FakeGraphSpec) (relaxation: FeatureRelaxation) (p: FakeGraphParams) (sample: bool[]) : GraphBatch * Tensor =
         let adjs = adjacencies spec sample
         let b = Graph.batch adjs
         let x =
             match spec.Features with
-            | FakeFeatures.Learned _ -> Reduce.softmax p.Features
+            | FakeFeatures.Learned _ -> relaxedFeatures relaxation p.Features
             | FakeFeatures.Degree v -> Tensor.Wrap([| b.NumNodes; v.Length |], adjs |> Array.collect (fun a -> (degreeFeatures v a).Data))
         b, x
 
@@ -208,16 +237,11 @@ module FakeGraphs =
     let export (spec: FakeGraphSpec) (p: FakeGraphParams) : GraphSample[] =
         let adjs = adjacencies spec (mode spec p.Structure)
         let offsets = Array.scan (+) 0 spec.NodeCounts
+        let oneHot = match spec.Features with FakeFeatures.Learned _ -> oneHotArgmax p.Features | FakeFeatures.Degree _ -> p.Features
         adjs |> Array.mapi (fun g a ->
             let x =
                 match spec.Features with
                 | FakeFeatures.Learned w ->
-                    let data = Array.zeroCreate<float32> (a.Rows * w)
-                    for i in 0 .. a.Rows - 1 do
-                        let row = (offsets.[g] + i) * w
-                        let mutable best = 0
-                        for c in 1 .. w - 1 do if p.Features.Data.[row + c] > p.Features.Data.[row + best] then best <- c
-                        data.[i * w + best] <- 1.0f
-                    Tensor.Wrap([| a.Rows; w |], data)
+                    Tensor.Wrap([| a.Rows; w |], oneHot.Data.[offsets.[g] * w .. offsets.[g + 1] * w - 1])
                 | FakeFeatures.Degree v -> degreeFeatures v a
             { Adj = a; Features = x; Label = spec.Labels.[g] })

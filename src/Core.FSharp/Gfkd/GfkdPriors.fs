@@ -13,6 +13,21 @@ type BnPriorForm =
     /// Distances in units of the running statistics (scale-free across layers and models).
     | Standardized
 
+/// Which batch the structure estimator scores a graph's sample in (the per-graph objective's batch-norm term).
+[<RequireQualifiedAccess>]
+type BnCredit =
+    /// The whole sampled batch, as released: every graph gets the same batch-level value, so a graph's own effect
+    /// on the prior is buried under the other graphs' sampling noise.
+    | Batch
+    /// The reference batch (the mode structure) with only that graph's sample swapped in: the prior's change that
+    /// its own sample causes. The teacher runs in evaluation mode, so a graph's batch-norm inputs depend on that
+    /// graph alone and the swap is exact from per-graph moments (GfkdPriors.perGraphBatchNorm).
+    | PerGraph
+
+/// One graph's (or a batch's) sufficient statistics of a batch-norm input [rows, C]: its row count and per-channel
+/// sums of x and x^2, in float64.
+type NormMoments = { Count: float; Sum: float[]; SumSq: float[] }
+
 [<RequireQualifiedAccess>]
 module GfkdPriors =
     /// sqrt(sum v^2 + 1e-12): the L2 norm, smoothed at 0 so that its gradient stays finite when the statistics match.
@@ -40,6 +55,57 @@ module GfkdPriors =
                 let v = s.Var + 1e-5f
                 norm ((mu - s.Mean) / Elementwise.sqrt v) + norm ((var - s.Var) / v)) inputs running
         |> List.reduce (+)
+
+    /// Each graph's moments of every batch-norm input of a block-diagonal batch ([graph][norm]); the inputs' rows are
+    /// the batch's nodes.
+    let graphMoments (b: GraphBatch) (inputs: Tensor list) : NormMoments[][] =
+        let inputs = Array.ofList inputs
+        inputs |> Array.iter (fun x ->
+            if x.Rank <> 2 || x.Shape.[0] <> b.NumNodes then
+                invalidArg "inputs" (sprintf "GfkdPriors.graphMoments: a batch-norm input must be [%d nodes, C], got %s" b.NumNodes (Shape.describe x.Shape)))
+        Array.init b.NumGraphs (fun g ->
+            let lo, hi = b.NodeOffsets.[g], b.NodeOffsets.[g + 1]
+            inputs |> Array.map (fun x ->
+                let c = x.Shape.[1]
+                let sum, sq = Array.zeroCreate<float> c, Array.zeroCreate<float> c
+                for i in lo .. hi - 1 do
+                    for k in 0 .. c - 1 do
+                        let v = float x.Data.[i * c + k]
+                        sum.[k] <- sum.[k] + v
+                        sq.[k] <- sq.[k] + v * v
+                { Count = float (hi - lo); Sum = sum; SumSq = sq }))
+
+    let private combine (sign: float) (a: NormMoments) (b: NormMoments) =
+        { Count = a.Count + sign * b.Count
+          Sum = Array.map2 (fun x y -> x + sign * y) a.Sum b.Sum
+          SumSq = Array.map2 (fun x y -> x + sign * y) a.SumSq b.SumSq }
+
+    /// The batch-norm prior (batchNormWith's formula, in float64) of a batch given by each norm's pooled moments.
+    let batchNormOfMoments (form: BnPriorForm) (moments: NormMoments[]) (running: BatchNormStats list) : float =
+        let running = Array.ofList running
+        if moments.Length <> running.Length then
+            invalidArg "running" (sprintf "GfkdPriors.batchNormOfMoments: %d batch-norm inputs but %d running statistics" moments.Length running.Length)
+        let l2 (v: float[]) = sqrt ((v |> Array.sumBy (fun x -> x * x)) + 1e-12)
+        Array.map2 (fun (m: NormMoments) (s: BatchNormStats) ->
+            let mu = m.Sum |> Array.map (fun x -> x / m.Count)
+            let var = Array.map2 (fun q u -> max 0.0 (q / m.Count - u * u)) m.SumSq mu
+            let rm, rv = s.Mean.Data |> Array.map float, s.Var.Data |> Array.map float
+            match form with
+            | BnPriorForm.Raw -> l2 (Array.map2 (-) mu rm) + l2 (Array.map2 (-) var rv)
+            | BnPriorForm.Standardized ->
+                l2 (Array.init mu.Length (fun k -> (mu.[k] - rm.[k]) / sqrt (rv.[k] + 1e-5)))
+                + l2 (Array.init mu.Length (fun k -> (var.[k] - rv.[k]) / (rv.[k] + 1e-5)))) moments running
+        |> Array.sum
+
+    /// BnCredit.PerGraph: for every graph g, the prior of the reference batch with graph g's moments replaced by the
+    /// sample's (both [graph][norm], the same graphs).
+    let perGraphBatchNorm (form: BnPriorForm) (running: BatchNormStats list) (reference: NormMoments[][]) (sample: NormMoments[][]) : float[] =
+        if reference.Length <> sample.Length || reference.Length = 0 then
+            invalidArg "sample" (sprintf "GfkdPriors.perGraphBatchNorm: %d reference graphs, %d sampled ones" reference.Length sample.Length)
+        let total = reference |> Array.reduce (Array.map2 (combine 1.0))
+        Array.init sample.Length (fun g ->
+            let swapped = Array.map3 (fun t r s -> combine 1.0 (combine -1.0 t r) s) total reference.[g] sample.[g]
+            batchNormOfMoments form swapped running)
 
     /// The released form (BnPriorForm.Raw).
     let batchNorm (inputs: Tensor list) (running: BatchNormStats list) : Tensor = batchNormWith BnPriorForm.Raw inputs running

@@ -35,7 +35,14 @@ type TransferReport =
       /// and its agreement with their labels: what the student will learn from, measured with the teacher alone
       /// (the fit's own numbers are taken before export: soft features, sampled or mode structure).
       ExportedBnPrior: float
-      ExportedAgreement: float }
+      ExportedAgreement: float
+      /// The mean largest probability of the teacher's soft labels on them at the students' KD temperature
+      /// (FakeDistillConfig.released): how much beyond the arg-max the students are shown (1: hard labels only).
+      ExportedConfidence: float }
+
+/// A frozen teacher on a set of graphs: its standardized batch-norm prior over the whole set, its agreement with the
+/// graphs' labels, and the mean largest probability of its soft labels at a temperature.
+type TeacherView = { BnPrior: float; Agreement: float; Confidence: float }
 
 /// How the host follows and persists a fitting run (GFKD and DeepInvG): every iteration's record, a checkpoint
 /// every CheckpointEvery iterations and at the end, and optionally a checkpoint to continue from.
@@ -104,7 +111,9 @@ module GfkdRegistry =
     /// at that density (structure logits shifted by logit(target), so the median initial edge probability is the
     /// target; MUTAG's 0.14 gives -1.8) and the batch-norm prior in standardized form at the released weight 0.01
     /// (chosen on the fits' own diagnostics: with the raw form a GIN5_64 teacher never classifies the fake graphs as
-    /// targeted, experiments/gfkd/README.md).
+    /// targeted, experiments/gfkd/README.md). The batch credit and softmax features stay as released: the per-graph
+    /// credit and straight-through features fit the teacher far better but their students transfer worse
+    /// (experiments/gfkd/README.md, 2026-12-07).
     let defaultFitting (targetDensity: float) =
         if not (targetDensity >= 0.0 && targetDensity <= 1.0) then invalidArg "targetDensity" (sprintf "GfkdRegistry.defaultFitting: the target density must lie in [0, 1], got %g" targetDensity)
         let p = min 0.99 (max 0.01 targetDensity)
@@ -132,16 +141,19 @@ module GfkdRegistry =
         let s = Tree.ofNamed (GfkdFamily.initState cfg) stateNamed
         FrozenTeacher.ofGfkd cfg p s
 
-    /// The teacher on a set of graphs: its standardized batch-norm prior over the whole set and its agreement with
-    /// the graphs' labels.
-    let teacherOnGraphs (teacher: FrozenTeacher) (graphs: GraphSample[]) : float * float =
+    /// The teacher on a set of graphs (TeacherView), soft labels at `temperature`.
+    let teacherOnGraphs (temperature: float32) (teacher: FrozenTeacher) (graphs: GraphSample[]) : TeacherView =
         let b = GraphTrainer.prepare graphs (Array.init graphs.Length id)
         let logits, inputs = teacher.Forward b.Batch b.Features
-        float (GfkdPriors.batchNormWith BnPriorForm.Standardized inputs teacher.Running).Item0, Loss.accuracy logits b.Labels
+        let soft = Reduce.softmax (logits * (1.0f / temperature))
+        let c = soft.Shape.[1]
+        { BnPrior = float (GfkdPriors.batchNormWith BnPriorForm.Standardized inputs teacher.Running).Item0
+          Agreement = Loss.accuracy logits b.Labels
+          Confidence = Array.init graphs.Length (fun g -> float (Array.max soft.Data.[g * c .. g * c + c - 1])) |> Array.average }
 
     let private report (teacher: FrozenTeacher) (real: GraphSample[]) (fake: GraphSample[]) (last: FittingLog option) =
-        let bn, agreement = teacherOnGraphs teacher fake
-        { ExportedBnPrior = bn; ExportedAgreement = agreement
+        let v = teacherOnGraphs (FakeDistillConfig.released 0).Temperature teacher fake
+        { ExportedBnPrior = v.BnPrior; ExportedAgreement = v.Agreement; ExportedConfidence = v.Confidence
           Graphs = fake.Length
           MeanNodes = fake |> Array.averageBy (fun g -> float g.Adj.Rows)
           MeanDensity = GfkdPriors.meanDensity fake

@@ -50,8 +50,10 @@ public static class GfkdCommand
         return new FittingConfig(
             OptionModule.IsSome(o.Iterations) ? o.Iterations.Value : fit.Iterations, fit.StructureLr, fit.FeatureLr, fit.DecayEvery, fit.Decay,
             OptionModule.IsSome(o.BnWeight) ? o.BnWeight.Value : fit.BnWeight,
-            OptionModule.IsSome(o.BnPrior) ? o.BnPrior.Value : fit.BnForm, fit.EntropyWeight,
+            OptionModule.IsSome(o.BnPrior) ? o.BnPrior.Value : fit.BnForm,
+            OptionModule.IsSome(o.BnCredit) ? o.BnCredit.Value : fit.BnCredit, fit.EntropyWeight,
             OptionModule.IsSome(o.DensityWeight) ? o.DensityWeight.Value : fit.DensityWeight, realDensity, fit.Estimator,
+            OptionModule.IsSome(o.Features) ? o.Features.Value : fit.Features,
             OptionModule.IsSome(o.InitShift) ? o.InitShift.Value : fit.InitShift);
     }
 
@@ -155,6 +157,7 @@ public static class GfkdCommand
                 w.WriteNumber("generation_seconds", seconds);
             w.WriteNumber("exported_bn_prior", report.ExportedBnPrior);
             w.WriteNumber("exported_teacher_agreement", report.ExportedAgreement);
+            w.WriteNumber("exported_teacher_confidence", report.ExportedConfidence);
                 w.WriteStartObject("students");
                 foreach (var s in students)
                 {
@@ -179,7 +182,9 @@ public static class GfkdCommand
                 ("teacher", OptionModule.IsSome(o.Teacher) ? Path.GetFullPath(o.Teacher.Value) : "teacher/model.safetensors"),
                 ("split", "stratified 70/30 (GfkdRegistry.split, seed 0)"),
                 ("students", string.Join(",", students)), ("node_counts", range is { } q ? $"{q.Item1}-{q.Item2}" : "the real 70 %'s, resampled"),
-                ("features", OptionModule.IsSome(vocabulary) ? "degree one-hot of the sampled structure" : "learned (softmax; one-hot argmax on export)")],
+                ("features", OptionModule.IsSome(vocabulary) ? "degree one-hot of the sampled structure"
+                    : fit.Features.IsStraightThrough ? "learned (the one-hot argmax forward, softmax's gradient backward; one-hot argmax on export)"
+                    : "learned (softmax; one-hot argmax on export)")],
             FittingSettings(fit));
         dir.WriteJson("metrics.json", w =>
         {
@@ -220,9 +225,10 @@ public static class GfkdCommand
         Tuple.Create("iterations", f.Iterations.ToString(CultureInfo.InvariantCulture)),
         Tuple.Create("structure_lr", Inv(f.StructureLr)), Tuple.Create("feature_lr", Inv(f.FeatureLr)),
         Tuple.Create("decay", $"x{Inv(f.Decay)} every {f.DecayEvery}"),
-        Tuple.Create("bn_weight", Inv(f.BnWeight)), Tuple.Create("bn_prior", f.BnForm.IsRaw ? "raw" : "standardized"), Tuple.Create("entropy_weight", Inv(f.EntropyWeight)),
+        Tuple.Create("bn_weight", Inv(f.BnWeight)), Tuple.Create("bn_prior", f.BnForm.IsRaw ? "raw" : "standardized"),
+        Tuple.Create("bn_credit", f.BnCredit.IsPerGraph ? "per-graph" : "batch"), Tuple.Create("entropy_weight", Inv(f.EntropyWeight)),
         Tuple.Create("density_weight", Inv(f.DensityWeight)), Tuple.Create("target_density", Inv(f.TargetDensity)),
-        Tuple.Create("init_shift", Inv(f.InitShift)),
+        Tuple.Create("init_shift", Inv(f.InitShift)), Tuple.Create("feature_relaxation", f.Features.IsStraightThrough ? "straight-through" : "softmax"),
     ];
 
     /// <summary>The transfer graphs of one seed, with the fitting log (fit.csv), checkpoints every
@@ -292,6 +298,7 @@ public static class GfkdCommand
             w.WriteNumber("generation_seconds", seconds);
             w.WriteNumber("exported_bn_prior", report.ExportedBnPrior);
             w.WriteNumber("exported_teacher_agreement", report.ExportedAgreement);
+            w.WriteNumber("exported_teacher_confidence", report.ExportedConfidence);
             if (OptionModule.IsSome(report.LastFit))
             {
                 var l = report.LastFit.Value;
@@ -303,7 +310,7 @@ public static class GfkdCommand
             w.WriteEndObject();
         });
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  seed {seed}: {report.Graphs} transfer graphs, {report.MeanNodes:F1} nodes and density {report.MeanDensity:F3} on average (real {report.RealMeanNodes:F1}, {report.RealMeanDensity:F3}); as exported, the teacher's batch-norm prior {report.ExportedBnPrior:F1} and agreement with their labels {100 * report.ExportedAgreement:F1} %; {seconds:F1} s"));
+            $"  seed {seed}: {report.Graphs} transfer graphs, {report.MeanNodes:F1} nodes and density {report.MeanDensity:F3} on average (real {report.RealMeanNodes:F1}, {report.RealMeanDensity:F3}); as exported, the teacher's batch-norm prior {report.ExportedBnPrior:F1}, agreement with their labels {100 * report.ExportedAgreement:F1} % and soft-label confidence {report.ExportedConfidence:F3}; {seconds:F1} s"));
         return (graphs, report, seconds);
     }
 
