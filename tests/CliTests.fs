@@ -94,8 +94,8 @@ let ``gfkd options parse into a typed command, with GcnKd's defaults left to the
     match (Cli.parse [| "gfkd"; "--dataset"; "MUTAG"; "--method"; "gfkd-arm"; "--bn-prior"; "Raw"; "--out"; "o" |]).Command with
     | RunGfkd g -> Assert.Equal(Some BnPriorForm.Raw, g.BnPrior)
     | other -> failwithf "unexpected %A" other
-    match (Cli.parse [| "gfkd"; "--dataset"; "MUTAG"; "--method"; "gfkd-arm"; "--bn-credit"; "Per-Graph"; "--features"; "softmax"; "--out"; "o" |]).Command with
-    | RunGfkd g -> Assert.Equal((Some BnCredit.PerGraph, Some FeatureRelaxation.Softmax), (g.BnCredit, g.Features))
+    match (Cli.parse [| "gfkd"; "--dataset"; "MUTAG"; "--method"; "gfkd-arm"; "--bn-credit"; "Per-Graph"; "--features"; "softmax"; "--input-weight"; "2"; "--out"; "o" |]).Command with
+    | RunGfkd g -> Assert.Equal((Some BnCredit.PerGraph, Some FeatureRelaxation.Softmax, Some 2.0f), (g.BnCredit, g.Features, g.InputWeight))
     | other -> failwithf "unexpected %A" other
 
 [<Fact>]
@@ -110,6 +110,7 @@ let ``gfkd names the expected values of every bad option`` () =
     Assert.Contains("--bn-prior must be raw or standardized; got 'l2'", run [| "--method"; "randg"; "--bn-prior"; "l2" |])
     Assert.Contains("--bn-credit must be batch or per-graph; got 'node'", run [| "--method"; "randg"; "--bn-credit"; "node" |])
     Assert.Contains("--features must be softmax or straight-through; got 'gumbel'", run [| "--method"; "randg"; "--features"; "gumbel" |])
+    Assert.Contains("--input-weight must be a finite number >= 0, got -1", run [| "--method"; "randg"; "--input-weight"; "-1" |])
     Assert.Contains("reproduce: unknown table 'gfkdx' (known: teachers, lsp, gfkd, evolution)", usageError [| "reproduce"; "gfkdx" |])
 
 [<Fact>]

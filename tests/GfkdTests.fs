@@ -117,6 +117,41 @@ let ``the standardized batch-norm prior does not change when a layer's activatio
         abs (a - b) <= 1e-3f * (1.0f + abs a))
 
 [<Fact>]
+let ``the teacher's first layer and batch norm imply the shares of the one-hot features it was trained on`` () =
+    // z = a W + b on one-hot rows with known shares: the running mean of z gives the shares back
+    Props.forAll (Gen.zip3 (Props.dim 2 7) (Props.dim 8 24) Props.seed) (fun (width, channels, seed) ->
+        let r1, r2, r3 = let a, b = Rng.split (Rng.create seed) in let c, d = Rng.split b in a, c, d
+        let w = Tensor.randn r1 [| width; channels |]
+        let b = Tensor.randn r2 [| channels |]
+        let rows = 200
+        let types = Array.init rows (fun i -> if i < rows / 2 then 0 else Rng.intAt r3 (int64 i) width)
+        let x = Tensor.ofArray [| rows; width |] (Array.init (rows * width) (fun k -> if types.[k / width] = k % width then 1.0f else 0.0f))
+        let z = Linear.apply { W = w; B = Some b } x
+        let stats = { Mean = Reduce.meanAxis 0 false z; Var = Tensor.ones [| channels |] }
+        let shares = Array.init width (fun k -> float (types |> Array.filter ((=) k) |> Array.length) / float rows)
+        let implied = GfkdPriors.impliedInputShares w (Some b) stats
+        Array.forall2 (fun a e -> abs (a - e) < 1e-3) implied shares)
+
+[<Fact>]
+let ``the input-share prior is the KL divergence from the implied shares, with its gradient`` () =
+    let reference (t: float[]) (x: Ref64.R) =
+        let n, c = x.Shape.[0], x.Shape.[1]
+        let q = Array.init c (fun k -> Array.init n (fun i -> x.Data.[i * c + k]) |> Array.average)
+        Ref64.make [||] [| Array.fold2 (fun acc p qk -> acc + (if p > 0.0 then p * log p else 0.0) - p * log (qk + 1e-8)) 0.0 t q |]
+    Props.forAll (Gen.zip3 (Props.dim 1 6) (Props.dim 2 5) Props.seed) (fun (n, c, seed) ->
+        let r1, r2 = Rng.split (Rng.create seed)
+        let x = Reduce.softmax (Tensor.randn r1 [| n; c |])
+        let raw = Array.init c (fun k -> 0.1 + abs (float (Tensor.randn r2 [| c |]).Data.[k]))
+        let t = raw |> Array.map (fun v -> v / Array.sum raw)
+        GradCheck.check "input-share prior" (fun a -> GfkdPriors.inputShares t a.[0]) (fun r -> reference t r.[0]) [| true |] [| x |])
+    // golden values: 0 at the target itself; log C - H(t) for uniform rows
+    let t = [| 0.7; 0.2; 0.1 |]
+    let atTarget = Tensor.ofArray [| 2; 3 |] [| 0.6f; 0.3f; 0.1f; 0.8f; 0.1f; 0.1f |]
+    Assert.True(abs (GfkdPriors.inputShares t atTarget).Item0 < 1e-5f)
+    let uniform = Tensor.full [| 4; 3 |] (1.0f / 3.0f)
+    Assert.Equal(log 3.0 + (t |> Array.sumBy (fun p -> p * log p)), float (GfkdPriors.inputShares t uniform).Item0, 4)
+
+[<Fact>]
 let ``the entropy prior is zero for one-hot rows and log C for uniform ones`` () =
     let oneHot = Tensor.ofArray [| 2; 3 |] [| 100.f; 0.f; 0.f; 0.f; 0.f; 100.f |]
     Assert.True((GfkdPriors.entropy oneHot).Item0 < 1e-6f)

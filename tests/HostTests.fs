@@ -157,7 +157,7 @@ let ``a run directory counts as finished only with a readable metrics.json for a
 let private gfkdOptions dataset methodName out =
     { GfkdCliOptions.Dataset = dataset; Method = methodName; TeacherModel = "GCN5_64"; Students = [ "GCN3_32"; "GIN3_32" ]; Teacher = None
       Seed = 0; Seeds = 2; Iterations = Some 5; Epochs = Some 2; TeacherEpochs = Some 2; Nodes = None
-      DensityWeight = None; BnWeight = None; BnPrior = None; BnCredit = None; Features = None; InitShift = None; Released = false; Resume = false; Data = Some dataRoot.Value.Path; Out = out }
+      DensityWeight = None; BnWeight = None; BnPrior = None; BnCredit = None; InputWeight = None; Features = None; InitShift = None; Released = false; Resume = false; Data = Some dataRoot.Value.Path; Out = out }
 
 [<Fact>]
 let ``gfkd fits fake graphs on MUTAG, writes them loadable with their report, and a resumed run keeps and continues seeds`` () =

@@ -20,3 +20,15 @@ let loadTeacher (runs: string) (dataset: string) (model: string) (data: GraphDat
 let mutagTrain () =
     let data = loadDataset "MUTAG"
     data, fst (GfkdRegistry.split data 0)
+
+/// The share of the nodes carrying each one-hot feature (MUTAG: the 7 atom types), printed.
+let featureShares (width: int) (gs: GraphSample[]) =
+    let h = Array.zeroCreate<float> width
+    let n = gs |> Array.sumBy (fun g -> g.Adj.Rows)
+    for g in gs do
+        for i in 0 .. g.Adj.Rows - 1 do
+            for k in 0 .. width - 1 do h.[k] <- h.[k] + float g.Features.Data.[i * width + k]
+    h |> Array.map (fun x -> sprintf "%.2f" (x / float n)) |> String.concat " "
+
+/// Mean degree (stored entries per node).
+let degree (gs: GraphSample[]) = gs |> Array.averageBy (fun g -> float (Csr.nnz g.Adj) / float g.Adj.Rows)

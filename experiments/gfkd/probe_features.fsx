@@ -12,14 +12,7 @@ open Probe_common
 let runs = fsi.CommandLineArgs.[1]
 let data, train = mutagTrain ()
 let width = data.NumFeatures
-let hist (gs: GraphSample[]) =
-    let h = Array.zeroCreate<float> width
-    let n = gs |> Array.sumBy (fun g -> g.Adj.Rows)
-    for g in gs do
-        for i in 0 .. g.Adj.Rows - 1 do
-            for k in 0 .. width - 1 do h.[k] <- h.[k] + float g.Features.Data.[i * width + k]
-    h |> Array.map (fun x -> sprintf "%.2f" (x / float n)) |> String.concat " "
-let degree (gs: GraphSample[]) = gs |> Array.averageBy (fun g -> float (Csr.nnz g.Adj) / float g.Adj.Rows)
+let hist = featureShares width
 let real = train |> Array.map (fun i -> data.Graphs.[i])
 let perNorm (teacher: FrozenTeacher) (inputs: Tensor list) =
     List.map2 (fun x r -> sprintf "%.1f" (GfkdPriors.batchNormWith BnPriorForm.Standardized [ x ] [ r ]).Item0) inputs teacher.Running |> String.concat " "

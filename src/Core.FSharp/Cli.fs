@@ -47,7 +47,7 @@ type GfkdCliOptions =
       Seed: int; Seeds: int; Iterations: int option; Epochs: int option; TeacherEpochs: int option
       Nodes: NodeCounts option
       DensityWeight: float32 option; BnWeight: float32 option; BnPrior: BnPriorForm option
-      BnCredit: BnCredit option; Features: FeatureRelaxation option; InitShift: float32 option
+      BnCredit: BnCredit option; InputWeight: float32 option; Features: FeatureRelaxation option; InitShift: float32 option
       Released: bool; Resume: bool; Data: string option; Out: string }
 
 type EvolveCliOptions =
@@ -230,6 +230,7 @@ let parse (argv: string[]) : Parsed =
                           BnWeight = g.TryGetResult Bn_Weight |> Option.map (weight "--bn-weight")
                           BnPrior = g.TryGetResult Bn_Prior |> Option.map (pick "--bn-prior" [ "raw", BnPriorForm.Raw; "standardized", BnPriorForm.Standardized ])
                           BnCredit = g.TryGetResult Bn_Credit |> Option.map (pick "--bn-credit" [ "batch", BnCredit.Batch; "per-graph", BnCredit.PerGraph ])
+                          InputWeight = g.TryGetResult Input_Weight |> Option.map (weight "--input-weight")
                           Features =
                               g.TryGetResult GfkdArgs.Features
                               |> Option.map (pick "--features" [ "softmax", FeatureRelaxation.Softmax; "straight-through", FeatureRelaxation.StraightThrough ])

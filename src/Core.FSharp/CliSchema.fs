@@ -104,6 +104,7 @@ type GfkdArgs =
     | Bn_Prior of form: string
     | Features of relaxation: string
     | Bn_Credit of credit: string
+    | Input_Weight of weight: float
     | Init_Shift of shift: float
     | Released
     | Resume
@@ -127,6 +128,7 @@ type GfkdArgs =
             | Bn_Weight _ -> "weight of the batch-norm prior (default 0.01, as released)."
             | Bn_Prior _ -> "form of the batch-norm prior: standardized (default; distances in units of the running statistics) or raw (as released)."
             | Bn_Credit _ -> "the batch a graph's structure sample is scored in by the batch-norm prior: batch (default, as released; the whole sampled batch, shared by every graph) or per-graph (the mode batch with only that graph sampled)."
+            | Input_Weight _ -> "weight of the input-share prior: the fake nodes' feature shares against those the teacher's first layer and batch norm imply (default 0, off, as released)."
             | Features _ -> "what the teacher sees of the feature logits while fitting: softmax (default, as released; export takes the one-hot argmax) or straight-through (the exported one-hot forward, softmax's gradient backward)."
             | Init_Shift _ -> "added to the initial structure logits (default logit of the real 70 %'s density, a start at that density; released 0)."
             | Released -> "the released settings: no density prior, no shift, the raw batch-norm prior, node counts 10-29 (the other options still override)."

@@ -68,7 +68,11 @@ module DeepInversion =
                 let p = Elementwise.sigmoid theta
                 let perGraph = Sparse.segmentMean owner spec.Count p
                 Reduce.mean (Elementwise.square (perGraph - float32 cfg.TargetDensity))
-        ce + bn * cfg.BnWeight + h * cfg.EntropyWeight + density * cfg.DensityWeight, (ce.Item0, bn.Item0, h.Item0, logits)
+        let input =
+            match spec.Features with
+            | FakeFeatures.Learned _ when cfg.InputWeight > 0.0f -> GfkdPriors.inputShares (FrozenTeacher.impliedShares teacher) x * cfg.InputWeight
+            | _ -> Tensor.scalar 0.0f
+        ce + bn * cfg.BnWeight + h * cfg.EntropyWeight + input + density * cfg.DensityWeight, (ce.Item0, bn.Item0, h.Item0, logits)
 
     /// One iteration: both parameter blocks stepped by back-propagation (the best iterate by relaxed loss).
     let step (cfg: FittingConfig) (spec: FakeGraphSpec) (teacher: FrozenTeacher) (c: CandidateGraph) (state: FittingState) : FittingState * FittingLog =

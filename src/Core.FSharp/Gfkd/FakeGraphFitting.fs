@@ -18,6 +18,9 @@ type FrozenTeacher =
       /// differentiable entry weights [nnz] in its CSR order (DeepInvG's relaxation).
       ForwardWeighted: GraphBatch -> Csr -> Tensor -> Tensor -> Tensor * Tensor list
       Running: BatchNormStats list
+      /// The linear map (W [in, C], b) whose output the first batch norm normalises, applied to the aggregated
+      /// input features (GfkdPriors.impliedInputShares).
+      FirstLinear: Linear
       NumClasses: int }
 
 [<RequireQualifiedAccess>]
@@ -31,7 +34,15 @@ module FrozenTeacher =
             let r = GfkdFamily.runWith cfg p state ForwardContext.Eval (GfkdFamily.weightedPropagate cfg structure weights) b x
             r.Output.Logits, r.NormInputs
           Running = GfkdFamily.runningStats state
+          FirstLinear =
+            match p.Layers with
+            | GcnBlock b :: _ -> b.Conv
+            | GinBlock b :: _ -> List.head b.Mlp.Layers
+            | [] -> invalidArg "p" "FrozenTeacher.ofGfkd: the model has no layer"
           NumClasses = cfg.NumClasses }
+
+    /// The node-feature shares the teacher implies (GfkdPriors.impliedInputShares of its first layer and norm).
+    let impliedShares (t: FrozenTeacher) = GfkdPriors.impliedInputShares t.FirstLinear.W t.FirstLinear.B (List.head t.Running)
 
 type FittingConfig =
     { Iterations: int
@@ -46,6 +57,9 @@ type FittingConfig =
       /// The batch a graph's structure sample is scored in (Batch as released).
       BnCredit: BnCredit
       EntropyWeight: float32
+      /// Weight of the input-share prior (GfkdPriors.inputShares toward FrozenTeacher.impliedShares; 0: off, as
+      /// released). Learned features only.
+      InputWeight: float32
       /// Weight of the edge-density prior (0: off, as released) and its target (the real data's mean density).
       DensityWeight: float32
       TargetDensity: float
@@ -61,7 +75,7 @@ module FittingConfig =
     /// lambda_H 1e-6, ARM, no density prior.
     let released =
         { Iterations = 1500; StructureLr = 1.0f; FeatureLr = 0.01f; DecayEvery = 700; Decay = 0.1f
-          BnWeight = 0.01f; BnForm = BnPriorForm.Raw; BnCredit = BnCredit.Batch; EntropyWeight = 1e-6f; DensityWeight = 0.0f; TargetDensity = 0.0
+          BnWeight = 0.01f; BnForm = BnPriorForm.Raw; BnCredit = BnCredit.Batch; EntropyWeight = 1e-6f; InputWeight = 0.0f; DensityWeight = 0.0f; TargetDensity = 0.0
           Estimator = StructureEstimator.Arm; Features = FeatureRelaxation.Softmax; InitShift = 0.0f }
 
     let validate (c: FittingConfig) =
@@ -73,6 +87,7 @@ module FittingConfig =
         if not (c.Decay > 0.0f) then fail "Decay" c.Decay
         if not (c.BnWeight >= 0.0f) then fail "BnWeight" c.BnWeight
         if not (c.EntropyWeight >= 0.0f) then fail "EntropyWeight" c.EntropyWeight
+        if not (c.InputWeight >= 0.0f) then fail "InputWeight" c.InputWeight
         if not (c.DensityWeight >= 0.0f) then fail "DensityWeight" c.DensityWeight
         if not (c.TargetDensity >= 0.0 && c.TargetDensity <= 1.0) then fail "TargetDensity" c.TargetDensity
         match c.Estimator with
@@ -154,13 +169,15 @@ module FakeGraphFitting =
         let p = state.Params
         let mode = FakeGraphs.mode spec p.Structure
         let learned = match spec.Features with FakeFeatures.Learned _ -> true | FakeFeatures.Degree _ -> false
+        let shares = if learned && c.InputWeight > 0.0f then FrozenTeacher.impliedShares teacher else [||]
         let featureLoss (f: Tensor) =
             let b, x = FakeGraphs.batch spec c.Features { p with Features = f } mode
             let logits, norms = teacher.Forward b x
             let ce = Loss.crossEntropy logits spec.Labels
             let bn = GfkdPriors.batchNormWith c.BnForm norms teacher.Running
             let h = if learned then GfkdPriors.entropy f else Tensor.scalar 0.0f
-            ce + bn * c.BnWeight + h * c.EntropyWeight, (ce.Item0, bn.Item0, h.Item0, logits, b)
+            let input = if learned && c.InputWeight > 0.0f then GfkdPriors.inputShares shares x * c.InputWeight else Tensor.scalar 0.0f
+            ce + bn * c.BnWeight + h * c.EntropyWeight + input, (ce.Item0, bn.Item0, h.Item0, logits, b)
         let loss, fGrad, (ce, bn, h, logits, modeBatch) =
             if learned then Autodiff.valueAndGradAux featureLoss p.Features
             else let l, aux = featureLoss p.Features in l.Item0, p.Features, aux

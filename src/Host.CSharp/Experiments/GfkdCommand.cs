@@ -52,6 +52,7 @@ public static class GfkdCommand
             OptionModule.IsSome(o.BnWeight) ? o.BnWeight.Value : fit.BnWeight,
             OptionModule.IsSome(o.BnPrior) ? o.BnPrior.Value : fit.BnForm,
             OptionModule.IsSome(o.BnCredit) ? o.BnCredit.Value : fit.BnCredit, fit.EntropyWeight,
+            OptionModule.IsSome(o.InputWeight) ? o.InputWeight.Value : fit.InputWeight,
             OptionModule.IsSome(o.DensityWeight) ? o.DensityWeight.Value : fit.DensityWeight, realDensity, fit.Estimator,
             OptionModule.IsSome(o.Features) ? o.Features.Value : fit.Features,
             OptionModule.IsSome(o.InitShift) ? o.InitShift.Value : fit.InitShift);
@@ -227,6 +228,7 @@ public static class GfkdCommand
         Tuple.Create("decay", $"x{Inv(f.Decay)} every {f.DecayEvery}"),
         Tuple.Create("bn_weight", Inv(f.BnWeight)), Tuple.Create("bn_prior", f.BnForm.IsRaw ? "raw" : "standardized"),
         Tuple.Create("bn_credit", f.BnCredit.IsPerGraph ? "per-graph" : "batch"), Tuple.Create("entropy_weight", Inv(f.EntropyWeight)),
+        Tuple.Create("input_weight", Inv(f.InputWeight)),
         Tuple.Create("density_weight", Inv(f.DensityWeight)), Tuple.Create("target_density", Inv(f.TargetDensity)),
         Tuple.Create("init_shift", Inv(f.InitShift)), Tuple.Create("feature_relaxation", f.Features.IsStraightThrough ? "straight-through" : "softmax"),
     ];

@@ -41,7 +41,7 @@ public static class ReproduceGfkd
                     var teacher = first ? FSharpOption<string>.None : FSharpOption<string>.Some(Path.Combine(runs, "gfkd", block, Methods[0], "teacher", "model.safetensors"));
                     var opts = new GcnKd.Cli.GfkdCliOptions(dataset, method, teacherModel, ListModule.OfArray(Students), teacher, 0, seeds,
                         o.Quick ? some(3) : FSharpOption<int>.None, o.Quick ? some(2) : FSharpOption<int>.None, o.Quick ? some(2) : FSharpOption<int>.None,
-                        FSharpOption<GcnKd.Cli.NodeCounts>.None, FSharpOption<float>.None, FSharpOption<float>.None, FSharpOption<BnPriorForm>.None, FSharpOption<BnCredit>.None, FSharpOption<FeatureRelaxation>.None, FSharpOption<float>.None,
+                        FSharpOption<GcnKd.Cli.NodeCounts>.None, FSharpOption<float>.None, FSharpOption<float>.None, FSharpOption<BnPriorForm>.None, FSharpOption<BnCredit>.None, FSharpOption<float>.None, FSharpOption<FeatureRelaxation>.None, FSharpOption<float>.None,
                         false, o.Resume, o.Data, outDir);
                     string command = $"gcnkd gfkd --dataset {dataset} --method {method} --teacher-model {teacherModel} " +
                                      string.Concat(Students.Select(s => $"--student {s} ")) + $"--seeds {Seeds}" +
