@@ -101,7 +101,7 @@ let ``gfkd options parse into a typed command, with GcnKd's defaults left to the
 [<Fact>]
 let ``gfkd names the expected values of every bad option`` () =
     let run extra = usageError (Array.append [| "gfkd"; "--dataset"; "MUTAG"; "--out"; "o" |] extra)
-    Assert.Contains("--method must be one of randg, deepinvg, gfkd-arm, gfkd-reinforce, gfkd-multinomial, kd-real, student-real; got 'gfkd-x'", run [| "--method"; "gfkd-x" |])
+    Assert.Contains("--method must be one of randg, deepinvg, gfkd-arm, gfkd-reinforce, gfkd-multinomial, gfkd-features, kd-real, student-real; got 'gfkd-x'", run [| "--method"; "gfkd-x" |])
     Assert.Contains("--student must be one of GCN3_32, GIN3_32; got 'GCN5_64'", run [| "--method"; "randg"; "--student"; "GCN5_64" |])
     Assert.Contains("--teacher-model must be one of GCN5_64, GIN5_64; got 'gat'", run [| "--method"; "randg"; "--teacher-model"; "gat" |])
     Assert.Contains("--nodes must be 'real' or a range LO-HI with 1 <= LO <= HI, e.g. 10-29; got '29-10'", run [| "--method"; "randg"; "--nodes"; "29-10" |])

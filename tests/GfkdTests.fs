@@ -208,6 +208,16 @@ let ``a short fit lowers the teacher's loss on the fake graphs`` (conv: string, 
     Assert.True(final.BestLoss <= (logs |> Array.map (fun l -> l.Loss) |> Array.min) + 1e-9)
 
 [<Fact>]
+let ``a structure rate of 0 freezes the structure and skips the estimator, features still learn`` () =
+    let s = toySpec (FakeFeatures.Learned 4)
+    let start = FakeGraphs.init s 0.0f (Rng.create 7)
+    let final, logs = fit { short with StructureLr = 0.0f } s (toyTeacher "GIN3_32") 7
+    Assert.Equal<float32[]>(start.Structure, final.Params.Structure)
+    Assert.NotEqual<float32[]>(start.Features.Data, final.Params.Features.Data)
+    Assert.True(logs |> Array.forall (fun l -> Double.IsNaN l.StructureObjective))
+    Assert.True(logs.[logs.Length - 1].Loss < logs.[0].Loss)
+
+[<Fact>]
 let ``the density prior makes fake graphs sparser; degree features learn the structure only`` () =
     let s = toySpec (FakeFeatures.Learned 4)
     let teacher = toyTeacher "GIN3_32"

@@ -114,7 +114,7 @@ type GfkdArgs =
         member a.Usage =
             match a with
             | Dataset _ -> "graph classification dataset: MUTAG, PTC_MR, PROTEINS or IMDB-BINARY (GIN text version; 70 % split for the teacher, the 30 % for evaluation only)."
-            | Method _ -> "randg, deepinvg, gfkd-arm, gfkd-reinforce (K 4, mean baseline), gfkd-multinomial (degree budget 1), kd-real (KD on the real 70 %) or student-real (labels of the real 70 %)."
+            | Method _ -> "randg, deepinvg, gfkd-arm, gfkd-reinforce (K 4, mean baseline), gfkd-multinomial (degree budget 1), gfkd-features (ablation: features fitted on a frozen random structure), kd-real (KD on the real 70 %) or student-real (labels of the real 70 %)."
             | Teacher_Model _ -> "teacher: GCN5_64 (default) or GIN5_64, trained on the 70 % split with seed 0."
             | Student _ -> "student: GCN3_32 (default) or GIN3_32; repeatable, every student learns from the same transfer graphs."
             | Teacher _ -> "reuse a teacher checkpoint (model.safetensors of a previous gfkd run's teacher/) instead of training one."

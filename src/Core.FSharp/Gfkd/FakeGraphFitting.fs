@@ -95,7 +95,8 @@ module FittingConfig =
         | _ -> ()
 
 /// One iteration's record: the feature loss on the mode structure and its parts, the mode graphs' mean density,
-/// the fraction of fake graphs the teacher assigns to their target class, and the estimator's mean objective.
+/// the fraction of fake graphs the teacher assigns to their target class, and the estimator's mean objective (NaN when
+/// the structure is frozen).
 type FittingLog =
     { Iteration: int
       Loss: float
@@ -186,9 +187,14 @@ module FakeGraphFitting =
             if learned then Optim.step adam (lrAt c c.FeatureLr t) state.FeatureOpt p.Features fGrad
             else p.Features, state.FeatureOpt
         let p = { p with Features = features }
-        let est = FakeGraphs.estimate spec c.Estimator (structureObjective c spec teacher p) p.Structure (Rng.splitN (t + 1) key).[t]
         let theta = Tensor.Wrap([| p.Structure.Length |], p.Structure)
-        let theta, structureOpt = Optim.step adam (lrAt c c.StructureLr t) state.StructureOpt theta (Tensor.Wrap(theta.Shape, est.Gradient))
+        // a structure rate of 0 freezes the structure: no estimate (its forward passes would change nothing)
+        let theta, structureOpt, objective =
+            if lrAt c c.StructureLr t = 0.0f then theta, state.StructureOpt, nan
+            else
+                let est = FakeGraphs.estimate spec c.Estimator (structureObjective c spec teacher p) p.Structure (Rng.splitN (t + 1) key).[t]
+                let theta, opt = Optim.step adam (lrAt c c.StructureLr t) state.StructureOpt theta (Tensor.Wrap(theta.Shape, est.Gradient))
+                theta, opt, est.Values |> Array.averageBy Array.average
         let log =
             { Iteration = t
               Loss = float loss
@@ -197,7 +203,7 @@ module FakeGraphFitting =
               Entropy = float h
               Density = Array.average (FakeGraphs.batchDensities modeBatch)
               TargetAccuracy = Loss.accuracy logits spec.Labels
-              StructureObjective = est.Values |> Array.averageBy Array.average }
+              StructureObjective = objective }
         { Params = { p with Structure = theta.Data }
           StructureOpt = structureOpt
           FeatureOpt = featureOpt

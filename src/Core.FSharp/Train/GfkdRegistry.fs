@@ -17,6 +17,9 @@ type GfkdMethod =
     | Gfkd of StructureEstimator
     /// GFKD's multinomial mode with a degree budget per node (score function, 4 samples).
     | GfkdMultinomial of budget: int
+    /// An ablation of GFKD's structure learning: its feature fitting on a frozen structure, the initial random graphs
+    /// at the real density (structure rate 0, no estimator).
+    | GfkdFeaturesOnly
     /// KD on the real 70 % (the upper reference; uses real data).
     | RealKd
     /// The student trained on the real 70 % with labels (no teacher).
@@ -61,7 +64,7 @@ module FitControl =
 
 [<RequireQualifiedAccess>]
 module GfkdRegistry =
-    let methodNames = [ "randg"; "deepinvg"; "gfkd-arm"; "gfkd-reinforce"; "gfkd-multinomial"; "kd-real"; "student-real" ]
+    let methodNames = [ "randg"; "deepinvg"; "gfkd-arm"; "gfkd-reinforce"; "gfkd-multinomial"; "gfkd-features"; "kd-real"; "student-real" ]
 
     let methodOfName (name: string) =
         match (if isNull name then "" else name.Trim().ToLowerInvariant()) with
@@ -70,6 +73,7 @@ module GfkdRegistry =
         | "gfkd-arm" | "gfkd" -> GfkdMethod.Gfkd StructureEstimator.Arm
         | "gfkd-reinforce" -> GfkdMethod.Gfkd(StructureEstimator.Reinforce(4, true))
         | "gfkd-multinomial" -> GfkdMethod.GfkdMultinomial 1
+        | "gfkd-features" -> GfkdMethod.GfkdFeaturesOnly
         | "kd-real" -> GfkdMethod.RealKd
         | "student-real" -> GfkdMethod.RealLabels
         | _ -> invalidArg "name" (sprintf "GfkdRegistry.methodOfName: unknown method '%s'; expected one of %s" name (String.concat ", " methodNames))
@@ -207,6 +211,9 @@ module GfkdRegistry =
             | GfkdMethod.Gfkd e ->
                 let s = spec StructureMode.Symmetric
                 fitted s (fun n -> FakeGraphFitting.run { fit with Iterations = n; Estimator = e } s teacher keys.[2] log)
+            | GfkdMethod.GfkdFeaturesOnly ->
+                let s = spec StructureMode.Symmetric
+                fitted s (fun n -> FakeGraphFitting.run { fit with Iterations = n; StructureLr = 0.0f } s teacher keys.[2] log)
             | GfkdMethod.GfkdMultinomial b ->
                 let s = spec (StructureMode.Multinomial b)
                 fitted s (fun n -> FakeGraphFitting.run { fit with Iterations = n; Estimator = StructureEstimator.Reinforce(4, true) } s teacher keys.[2] log)

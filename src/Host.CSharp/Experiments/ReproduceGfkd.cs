@@ -15,7 +15,7 @@ public static class ReproduceGfkd
     public static readonly string[] Teachers = ["GCN5_64", "GIN5_64"];
     public static readonly string[] Students = ["GCN3_32", "GIN3_32"];
     /// <summary>The first trains the teacher.</summary>
-    public static readonly string[] Methods = ["student-real", "kd-real", "randg", "deepinvg", "gfkd-arm", "gfkd-reinforce", "gfkd-multinomial"];
+    public static readonly string[] Methods = ["student-real", "kd-real", "randg", "deepinvg", "gfkd-arm", "gfkd-reinforce", "gfkd-multinomial", "gfkd-features"];
     public const int Seeds = 5;
 
     public static List<GfkdRow> Execute(GcnKd.Cli.ReproduceOptions o, TextWriter progress)
@@ -77,7 +77,8 @@ public static class ReproduceGfkd
             "transfer graphs as the 70 % holds and both students (GCN3_32, GIN3_32) learn from the same graphs: student-real on the " +
             "real 70 %'s labels, kd-real by KD on the real 70 % (the upper reference), RandG (random graphs of the real density with " +
             "random one-hot features), DeepInvG (relaxed edges, back-propagation) and GFKD (Bernoulli edges with the ARM or the " +
-            "REINFORCE estimator, K = 4 with a mean baseline; or multinomial neighbour draws under a degree budget of 1). Every KD " +
+            "REINFORCE estimator, K = 4 with a mean baseline; or multinomial neighbour draws under a degree budget of 1); gfkd-features " +
+            "is an ablation, GFKD's feature fitting on its frozen initial random structure at the real density. Every KD " +
             "stage is the released one (KL at T = 2 times T^2, Adam 0.01 decayed linearly to 0, batch 32, 300 epochs). Fitting: the " +
             "released schedule (1500 iterations, Adam 1.0 on edge logits and 0.01 on feature logits, x0.1 every 700, lambda_H 1e-6) " +
             "with GcnKd's priors: a density prior (weight 5, target = the real 70 %'s mean density, which RandG uses too), edge " +
