@@ -45,7 +45,7 @@ let vocabulary = GfkdRegistry.degreeVocabulary data
 let m = GfkdRegistry.methodOfName methodName
 let graphs, rep = GfkdRegistry.transferGraphs m fit data train teacher (GfkdRegistry.nodeSource data train None) vocabulary seed (FitControl.logOnly log)
 printfn "feature shares: exported %s; the teacher implies %s; real 70 %% %s" (featureShares data.NumFeatures graphs)
-    (FrozenTeacher.impliedShares teacher |> Array.map (sprintf "%.2f") |> String.concat " ") (featureShares data.NumFeatures real)
+    (teacher.ImpliedShares |> Array.map (sprintf "%.2f") |> String.concat " ") (featureShares data.NumFeatures real)
 printfn "transfer density %.3f (real %.3f); as exported: BN prior %.1f, teacher agreement %.3f, soft-label confidence %.3f" rep.MeanDensity rep.RealMeanDensity rep.ExportedBnPrior rep.ExportedAgreement rep.ExportedConfidence
 // students=GCN3_32,GIN3_32: distil each from the exported graphs (the released student settings) and score it on
 // the real 70 % (a yardstick for diagnosis, never the 30 %)

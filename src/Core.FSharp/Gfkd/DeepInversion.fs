@@ -70,7 +70,7 @@ module DeepInversion =
                 Reduce.mean (Elementwise.square (perGraph - float32 cfg.TargetDensity))
         let input =
             match spec.Features with
-            | FakeFeatures.Learned _ when cfg.InputWeight > 0.0f -> GfkdPriors.inputShares (FrozenTeacher.impliedShares teacher) x * cfg.InputWeight
+            | FakeFeatures.Learned _ when cfg.InputWeight > 0.0f -> GfkdPriors.inputShares teacher.ImpliedShares x * cfg.InputWeight
             | _ -> Tensor.scalar 0.0f
         ce + bn * cfg.BnWeight + h * cfg.EntropyWeight + input + density * cfg.DensityWeight, (ce.Item0, bn.Item0, h.Item0, logits)
 

@@ -18,9 +18,9 @@ type FrozenTeacher =
       /// differentiable entry weights [nnz] in its CSR order (DeepInvG's relaxation).
       ForwardWeighted: GraphBatch -> Csr -> Tensor -> Tensor -> Tensor * Tensor list
       Running: BatchNormStats list
-      /// The linear map (W [in, C], b) whose output the first batch norm normalises, applied to the aggregated
-      /// input features (GfkdPriors.impliedInputShares).
-      FirstLinear: Linear
+      /// The node-feature shares the teacher implies (GfkdPriors.impliedInputShares of the linear map whose output
+      /// its first batch norm normalises, and that norm's running statistics); computed once, with the teacher.
+      ImpliedShares: float[]
       NumClasses: int }
 
 [<RequireQualifiedAccess>]
@@ -34,15 +34,14 @@ module FrozenTeacher =
             let r = GfkdFamily.runWith cfg p state ForwardContext.Eval (GfkdFamily.weightedPropagate cfg structure weights) b x
             r.Output.Logits, r.NormInputs
           Running = GfkdFamily.runningStats state
-          FirstLinear =
-            match p.Layers with
-            | GcnBlock b :: _ -> b.Conv
-            | GinBlock b :: _ -> List.head b.Mlp.Layers
-            | [] -> invalidArg "p" "FrozenTeacher.ofGfkd: the model has no layer"
+          ImpliedShares =
+            let first =
+                match p.Layers with
+                | GcnBlock b :: _ -> b.Conv
+                | GinBlock b :: _ -> List.head b.Mlp.Layers
+                | [] -> invalidArg "p" "FrozenTeacher.ofGfkd: the model has no layer"
+            GfkdPriors.impliedInputShares first.W first.B (List.head (GfkdFamily.runningStats state))
           NumClasses = cfg.NumClasses }
-
-    /// The node-feature shares the teacher implies (GfkdPriors.impliedInputShares of its first layer and norm).
-    let impliedShares (t: FrozenTeacher) = GfkdPriors.impliedInputShares t.FirstLinear.W t.FirstLinear.B (List.head t.Running)
 
 type FittingConfig =
     { Iterations: int
@@ -57,7 +56,7 @@ type FittingConfig =
       /// The batch a graph's structure sample is scored in (Batch as released).
       BnCredit: BnCredit
       EntropyWeight: float32
-      /// Weight of the input-share prior (GfkdPriors.inputShares toward FrozenTeacher.impliedShares; 0: off, as
+      /// Weight of the input-share prior (GfkdPriors.inputShares toward FrozenTeacher.ImpliedShares; 0: off, as
       /// released). Learned features only.
       InputWeight: float32
       /// Weight of the edge-density prior (0: off, as released) and its target (the real data's mean density).
@@ -170,14 +169,13 @@ module FakeGraphFitting =
         let p = state.Params
         let mode = FakeGraphs.mode spec p.Structure
         let learned = match spec.Features with FakeFeatures.Learned _ -> true | FakeFeatures.Degree _ -> false
-        let shares = if learned && c.InputWeight > 0.0f then FrozenTeacher.impliedShares teacher else [||]
         let featureLoss (f: Tensor) =
             let b, x = FakeGraphs.batch spec c.Features { p with Features = f } mode
             let logits, norms = teacher.Forward b x
             let ce = Loss.crossEntropy logits spec.Labels
             let bn = GfkdPriors.batchNormWith c.BnForm norms teacher.Running
             let h = if learned then GfkdPriors.entropy f else Tensor.scalar 0.0f
-            let input = if learned && c.InputWeight > 0.0f then GfkdPriors.inputShares shares x * c.InputWeight else Tensor.scalar 0.0f
+            let input = if learned && c.InputWeight > 0.0f then GfkdPriors.inputShares teacher.ImpliedShares x * c.InputWeight else Tensor.scalar 0.0f
             ce + bn * c.BnWeight + h * c.EntropyWeight + input, (ce.Item0, bn.Item0, h.Item0, logits, b)
         let loss, fGrad, (ce, bn, h, logits, modeBatch) =
             if learned then Autodiff.valueAndGradAux featureLoss p.Features

@@ -237,11 +237,11 @@ module FakeGraphs =
     let export (spec: FakeGraphSpec) (p: FakeGraphParams) : GraphSample[] =
         let adjs = adjacencies spec (mode spec p.Structure)
         let offsets = Array.scan (+) 0 spec.NodeCounts
-        let oneHot = match spec.Features with FakeFeatures.Learned _ -> oneHotArgmax p.Features | FakeFeatures.Degree _ -> p.Features
+        let oneHot = lazy (oneHotArgmax p.Features)
         adjs |> Array.mapi (fun g a ->
             let x =
                 match spec.Features with
                 | FakeFeatures.Learned w ->
-                    Tensor.Wrap([| a.Rows; w |], oneHot.Data.[offsets.[g] * w .. offsets.[g + 1] * w - 1])
+                    Tensor.Wrap([| a.Rows; w |], oneHot.Value.Data.[offsets.[g] * w .. offsets.[g + 1] * w - 1])
                 | FakeFeatures.Degree v -> degreeFeatures v a
             { Adj = a; Features = x; Label = spec.Labels.[g] })

@@ -43,6 +43,14 @@ public static class GfkdCommand
 
     static string Inv(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 
+    /// <summary>The teacher on the transfer graphs as exported (metrics.json and transfer.json).</summary>
+    static void WriteExported(System.Text.Json.Utf8JsonWriter w, TransferReport report)
+    {
+        w.WriteNumber("exported_bn_prior", report.ExportedBnPrior);
+        w.WriteNumber("exported_teacher_agreement", report.ExportedAgreement);
+        w.WriteNumber("exported_teacher_confidence", report.ExportedConfidence);
+    }
+
     /// <summary>The fitting settings of a run: GcnKd's defaults (or the released ones), then the options.</summary>
     public static FittingConfig Fitting(GcnKd.Cli.GfkdCliOptions o, double realDensity)
     {
@@ -156,9 +164,7 @@ public static class GfkdCommand
                 w.WriteNumber("transfer_density", report.MeanDensity);
                 w.WriteNumber("transfer_nodes", report.MeanNodes);
                 w.WriteNumber("generation_seconds", seconds);
-            w.WriteNumber("exported_bn_prior", report.ExportedBnPrior);
-            w.WriteNumber("exported_teacher_agreement", report.ExportedAgreement);
-            w.WriteNumber("exported_teacher_confidence", report.ExportedConfidence);
+                WriteExported(w, report);
                 w.WriteStartObject("students");
                 foreach (var s in students)
                 {
@@ -298,9 +304,7 @@ public static class GfkdCommand
             w.WriteNumber("real_mean_nodes", report.RealMeanNodes);
             w.WriteNumber("real_mean_density", report.RealMeanDensity);
             w.WriteNumber("generation_seconds", seconds);
-            w.WriteNumber("exported_bn_prior", report.ExportedBnPrior);
-            w.WriteNumber("exported_teacher_agreement", report.ExportedAgreement);
-            w.WriteNumber("exported_teacher_confidence", report.ExportedConfidence);
+            WriteExported(w, report);
             if (OptionModule.IsSome(report.LastFit))
             {
                 var l = report.LastFit.Value;
